@@ -1,0 +1,172 @@
+#include "core/parallel.h"
+
+#include <pthread.h>
+#include <sched.h>
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <cstdlib>
+#include <exception>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "core/check.h"
+
+namespace fv {
+namespace {
+
+int default_threads() {
+  cpu_set_t set;
+  if (sched_getaffinity(0, sizeof(set), &set) == 0) return std::max(1, CPU_COUNT(&set));
+  return std::max(1u, std::thread::hardware_concurrency());
+}
+
+thread_local bool t_in_parallel = false;
+
+class Pool {
+ public:
+  explicit Pool(int n_threads) : size_(n_threads) { start_workers(); }
+  ~Pool() { stop_workers(); }
+
+  int size() const { return size_; }
+
+  void resize(int n) {
+    std::lock_guard<std::mutex> run_lock(run_mu_);
+    stop_workers();
+    size_ = n;
+    start_workers();
+  }
+
+  void run(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn) {
+    if (n <= 0) return;
+    const int64_t max_chunks = std::max<int64_t>(1, n / std::max<int64_t>(1, grain));
+    const int chunks = static_cast<int>(std::min<int64_t>(size_, max_chunks));
+    std::unique_lock<std::mutex> run_lock(run_mu_, std::try_to_lock);
+    if (chunks <= 1 || t_in_parallel || !run_lock.owns_lock()) {
+      fn(0, n);
+      return;
+    }
+    {
+      std::lock_guard<std::mutex> lk(mu_);
+      job_ = &fn;
+      job_n_ = n;
+      job_chunks_ = chunks;
+      pending_ = chunks - 1;
+      error_ = nullptr;
+      ++generation_;
+    }
+    cv_.notify_all();
+    t_in_parallel = true;
+    try {
+      run_chunk(0);
+    } catch (...) {
+      std::lock_guard<std::mutex> lk(mu_);
+      if (!error_) error_ = std::current_exception();
+    }
+    t_in_parallel = false;
+    // Wait for the workers: spin briefly (layers are short), then sleep.
+    for (int spin = 0; spin < 20000 && pending_.load(std::memory_order_acquire) != 0; ++spin) {
+      std::this_thread::yield();
+    }
+    {
+      std::unique_lock<std::mutex> lk(mu_);
+      done_cv_.wait(lk, [&] { return pending_.load(std::memory_order_acquire) == 0; });
+      job_ = nullptr;
+    }
+    if (error_) std::rethrow_exception(error_);
+  }
+
+ private:
+  void run_chunk(int c) {
+    const int64_t begin = job_n_ * c / job_chunks_;
+    const int64_t end = job_n_ * (c + 1) / job_chunks_;
+    if (begin < end) (*job_)(begin, end);
+  }
+
+  void worker(int index) {
+    t_in_parallel = true;
+    uint64_t seen = 0;
+    for (;;) {
+      std::unique_lock<std::mutex> lk(mu_);
+      cv_.wait(lk, [&] { return stop_ || generation_ != seen; });
+      if (stop_) return;
+      seen = generation_;
+      if (index >= job_chunks_) continue;  // fewer chunks than workers this time
+      lk.unlock();
+      try {
+        run_chunk(index);
+      } catch (...) {
+        std::lock_guard<std::mutex> elk(mu_);
+        if (!error_) error_ = std::current_exception();
+      }
+      if (pending_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+        std::lock_guard<std::mutex> dlk(mu_);
+        done_cv_.notify_all();
+      }
+    }
+  }
+
+  void start_workers() {
+    stop_ = false;
+    for (int i = 1; i < size_; ++i) workers_.emplace_back([this, i] { worker(i); });
+  }
+
+  void stop_workers() {
+    {
+      std::lock_guard<std::mutex> lk(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    for (auto& t : workers_) t.join();
+    workers_.clear();
+  }
+
+  int size_;
+  std::vector<std::thread> workers_;
+  std::mutex run_mu_;  // one parallel region at a time; others run serially
+  std::mutex mu_;
+  std::condition_variable cv_, done_cv_;
+  bool stop_ = false;
+  uint64_t generation_ = 0;
+  const std::function<void(int64_t, int64_t)>* job_ = nullptr;
+  int64_t job_n_ = 0;
+  int job_chunks_ = 1;
+  std::atomic<int> pending_{0};
+  std::exception_ptr error_;
+};
+
+Pool& pool() {
+  // Leaked on purpose: joining threads from a static destructor at interpreter exit can
+  // deadlock; the OS reclaims them.
+  static Pool* p = new Pool(default_threads());
+  return *p;
+}
+
+}  // namespace
+
+int num_threads() { return pool().size(); }
+
+void set_num_threads(int n) {
+  if (n < 1) throw_value_error("set_num_threads: n must be >= 1, got ", n);
+  if (n > 1024) throw_value_error("set_num_threads: n must be <= 1024, got ", n);
+  if (n != pool().size()) pool().resize(n);
+}
+
+void init_threads_from_env() {
+  const char* env = std::getenv("FASTVISION_NUM_THREADS");
+  if (env == nullptr || *env == '\0') return;
+  char* end = nullptr;
+  const long n = std::strtol(env, &end, 10);
+  if (*end != '\0' || n < 1 || n > 1024) {
+    throw_value_error("FASTVISION_NUM_THREADS: must be an integer in [1, 1024], got '", env, "'");
+  }
+  set_num_threads(static_cast<int>(n));
+}
+
+void parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn) {
+  pool().run(n, grain, fn);
+}
+
+}  // namespace fv

@@ -1,0 +1,53 @@
+"""fastvision: hand-written C++ kernels for small image CNNs, with a NumPy-level API.
+
+    import fastvision as fv
+    y = fv.ops.conv2d(x, w, b, padding=1)   # NCHW / OIHW float32 arrays in, arrays out
+    fv.isa()                                 # 'scalar' | 'avx2' | 'avx512'
+    fv.set_num_threads(2)
+
+Environment: FASTVISION_ISA=scalar|avx2|avx512 lowers the dispatch level;
+FASTVISION_NUM_THREADS sets the thread pool size. Both are read once, at import.
+"""
+
+from fastvision import _C
+from fastvision import ops
+
+__version__ = "0.1.0"
+
+
+def isa() -> str:
+    """The ISA level kernels dispatch to: 'scalar', 'avx2' or 'avx512'."""
+    return _C.isa()
+
+
+def detected_isa() -> str:
+    """The best ISA level this CPU and OS support."""
+    return _C.detected_isa()
+
+
+def set_isa(level: str) -> None:
+    """Lower (or restore) the dispatch level at run time; ValueError above detected_isa()."""
+    if not isinstance(level, str):
+        raise TypeError(f"set_isa: level must be a str, got {type(level).__name__}")
+    _C.set_isa(level)
+
+
+def available_isas() -> list:
+    """Every level this machine can run, lowest first."""
+    levels = ["scalar", "avx2", "avx512"]
+    return levels[: levels.index(_C.detected_isa()) + 1]
+
+
+def get_num_threads() -> int:
+    return _C.get_num_threads()
+
+
+def set_num_threads(n: int) -> None:
+    """Size of the persistent kernel thread pool (>= 1)."""
+    if isinstance(n, bool) or not isinstance(n, int):
+        raise TypeError(f"set_num_threads: n must be an int, got {type(n).__name__}")
+    _C.set_num_threads(n)
+
+
+__all__ = ["ops", "isa", "detected_isa", "set_isa", "available_isas", "get_num_threads",
+           "set_num_threads", "__version__"]
