@@ -24,8 +24,12 @@ PYBIND11_MODULE(_C, m) {
     }
   });
 
-  fv::init_isa_from_env();
-  fv::init_threads_from_env();
+  // Called by fastvision/__init__.py right after import (an exception raised inside module
+  // init would surface as ImportError; a bad environment variable is a ValueError).
+  m.def("_init_from_env", [] {
+    fv::init_isa_from_env();
+    fv::init_threads_from_env();
+  });
 
   m.def("isa", [] { return std::string(fv::isa_name(fv::active_isa())); });
   m.def("detected_isa", [] { return std::string(fv::isa_name(fv::detected_isa())); });

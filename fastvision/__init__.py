@@ -12,6 +12,8 @@ FASTVISION_NUM_THREADS sets the thread pool size. Both are read once, at import.
 from fastvision import _C
 from fastvision import ops
 
+_C._init_from_env()  # FASTVISION_ISA, FASTVISION_NUM_THREADS (ValueError on a bad value)
+
 __version__ = "0.1.0"
 
 
