@@ -8,5 +8,6 @@ anything is written.
 """
 
 from fastvision.ops._activation import relu, relu_backward
+from fastvision.ops._loss import log_softmax, log_softmax_backward, softmax_cross_entropy
 
-__all__ = ["relu", "relu_backward"]
+__all__ = ["relu", "relu_backward", "softmax_cross_entropy", "log_softmax", "log_softmax_backward"]
