@@ -2,4 +2,5 @@
 #pragma once
 #define FV_FOR_EACH_OP(X) \
   X(relu)        \
-  X(softmax_ce)
+  X(softmax_ce)  \
+  X(optim)
