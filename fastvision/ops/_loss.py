@@ -24,8 +24,9 @@ def _as_labels(op, labels):
     if arr.dtype.kind not in _LABEL_KINDS:
         raise TypeError(f"{op}: labels must have an integer dtype (int64 or int32), got {arr.dtype}")
     if arr.dtype == np.uint64 and arr.size and arr.max() > np.iinfo(np.int64).max:
-        i = int(np.argmax(arr > np.iinfo(np.int64).max))
-        raise ValueError(f"{op}: labels[{i}] = {arr[i]} is out of range")
+        # would wrap to negative in int64; report the value as given
+        i = int(np.argmax(arr.reshape(-1) > np.iinfo(np.int64).max))
+        raise ValueError(f"{op}: labels[{i}] = {arr.reshape(-1)[i]} is out of range [0, C)")
     return np.ascontiguousarray(arr, dtype=np.int64)
 
 

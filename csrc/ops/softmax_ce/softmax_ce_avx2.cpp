@@ -85,7 +85,7 @@ __m256 grad8(__m256 e, __m256 inv, __m256 t, __m256 scale) {
 }
 
 float row_loss(float s, float dy, float sumd, const SoftmaxCeParams& p) {
-  double l = log(static_cast<double>(s)) - static_cast<double>(p.keep) * dy;
+  double l = static_cast<double>(logf(s)) - static_cast<double>(p.keep) * dy;
   if (p.smooth != 0.0f) l -= static_cast<double>(p.smooth) * sumd;
   return static_cast<float>(l);
 }
@@ -100,6 +100,21 @@ void cross_entropy(const float* x, const int64_t* labels, float* loss, float* gr
     const int64_t y = labels[i];
     const float m = row_max(xr, c);
     const __m256 vm = _mm256_set1_ps(m);
+    if (c <= 16) {
+      // One 16-float chunk (the C = 10 fast path): exp values stay in registers.
+      const __m256i klo = tail8(c), khi = tail8(c - 8);
+      const __m256 mlo = _mm256_castsi256_ps(klo), mhi = _mm256_castsi256_ps(khi);
+      const __m256 dlo = _mm256_and_ps(mlo, _mm256_sub_ps(_mm256_maskload_ps(xr, klo), vm));
+      const __m256 dhi = _mm256_and_ps(mhi, _mm256_sub_ps(_mm256_maskload_ps(xr + 8, khi), vm));
+      const __m256 elo = _mm256_and_ps(mlo, exp8(dlo));
+      const __m256 ehi = _mm256_and_ps(mhi, exp8(dhi));
+      const float s = hsum16(elo, ehi);
+      const __m256 inv = _mm256_set1_ps(1.0f / s);
+      _mm256_maskstore_ps(gr, klo, grad8(elo, inv, target8(y, 0, p), scale));
+      _mm256_maskstore_ps(gr + 8, khi, grad8(ehi, inv, target8(y, 8, p), scale));
+      loss[i] = row_loss(s, xr[y] - m, p.smooth != 0.0f ? hsum16(dlo, dhi) : 0.0f, p);
+      continue;
+    }
     // 16-float chunks (lo, hi); masked lanes hold d = 0 and e = 0, as in the AVX-512 file.
     __m256 acc_lo = _mm256_setzero_ps(), acc_hi = acc_lo, accd_lo = acc_lo, accd_hi = acc_lo;
     int64_t j = 0;

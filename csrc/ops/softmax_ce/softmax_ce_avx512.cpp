@@ -77,7 +77,7 @@ __m512 target16(int64_t y, int64_t j, const SoftmaxCeParams& p) {
 
 float row_loss(float s, float dy, float sumd, const SoftmaxCeParams& p) {
   // Same expression as the scalar file: log s - (1 - ls)(x_y - max) - (ls / C) sum(x - max).
-  double l = log(static_cast<double>(s)) - static_cast<double>(p.keep) * dy;
+  double l = static_cast<double>(logf(s)) - static_cast<double>(p.keep) * dy;
   if (p.smooth != 0.0f) l -= static_cast<double>(p.smooth) * sumd;
   return static_cast<float>(l);
 }

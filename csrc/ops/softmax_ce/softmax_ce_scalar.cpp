@@ -36,7 +36,7 @@ void cross_entropy(const float* x, const int64_t* labels, float* loss, float* gr
     }
     // loss = log s - (1 - ls) * (x_y - max) - (ls / C) * sum_j (x_j - max): three terms >= 0,
     // so no cancellation even for logits near +-1e30.
-    const double lse = std::log(static_cast<double>(s));
+    const double lse = logf(s);  // float log: the loss is returned in float anyway
     const double dy = xr[y] - m;
     double l = lse - static_cast<double>(p.keep) * dy;
     if (p.smooth != 0.0f) l -= static_cast<double>(p.smooth) * sumd;
