@@ -1,0 +1,169 @@
+"""Reports: the reference-CNN sum, the goals check, and cpu.md / cpu.jsonl / cpu.png.
+
+Speed ratios are baseline time / fastvision time (> 1: fastvision is faster), against the
+better PyTorch layout per case (per layer for the CNN sum) and against NumPy.
+"""
+
+import json
+import os
+
+TORCH_COLS = (("torch_nchw", "torch NCHW ms"), ("torch_channels_last", "torch CL ms"),
+              ("torch_contiguous", "torch ms"))
+
+
+def cnn_sum(records, layers):
+    """Sum of forward+backward medians over the reference CNN's layers (one JSON-able dict).
+
+    PyTorch takes, per layer, the layout with the lower fwd+bwd total (a model would keep one
+    layout for a layer's forward and backward)."""
+    out = {"case": "CNN fwd+bwd sum", "group": "cnn_sum", "layers": list(layers), "missing": []}
+    fv_total, torch_total, choice = 0.0, 0.0, {}
+    for layer in layers:
+        recs = [r for r in records if r.get("layer") == layer]
+        if not recs:
+            out["missing"].append(f"{layer} (not run)")
+            continue
+        for r in recs:
+            t = r["impls"]["fastvision"].get("median_s")
+            if t is None:
+                out["missing"].append(f"{r['case']} ({r['status']})")
+            else:
+                fv_total += t
+        per_layout = {}
+        for name in recs[0]["impls"]:
+            if name.startswith("torch_"):
+                ts = [r["impls"].get(name, {}).get("median_s") for r in recs]
+                if all(t is not None for t in ts):
+                    per_layout[name] = sum(ts)
+        if per_layout:
+            choice[layer] = min(per_layout, key=per_layout.get)
+            torch_total += per_layout[choice[layer]]
+    out["torch_layout"] = choice
+    if not out["missing"]:
+        out["fastvision_s"] = fv_total
+    if len(choice) == len(layers):  # every layer has a torch timing
+        out["torch_s"] = torch_total
+    if "fastvision_s" in out and "torch_s" in out:
+        out["speed_vs_torch"] = out["torch_s"] / out["fastvision_s"]
+        out["time_vs_torch"] = out["fastvision_s"] / out["torch_s"]
+    return out
+
+
+def check_goals(records, total, goals):
+    """[(description, verdict string, met: True/False/None)] from the measured ratios."""
+    by_name = {r["case"]: r for r in records}
+    by_name[total["case"]] = total
+    res = []
+    for desc, case, base, need in goals:
+        r = by_name.get(case)
+        key = "speed_vs_" + base
+        if r is None:
+            res.append((desc, "n/a (not run)", None))
+        elif key in r:
+            v = r[key]
+            shown = (f"time ratio {1 / v:.2f}x" if r is total else f"{v:.2f}x")
+            res.append((desc, ("met" if v >= need else "NOT met") + f" ({shown})", v >= need))
+        elif r.get("status", "ok") != "ok" or r.get("missing"):
+            why = r.get("status") if r.get("status", "ok") != "ok" else "incomplete"
+            res.append((desc, f"n/a ({why})", None))
+        else:
+            res.append((desc, f"n/a (no {base} timing)", None))
+    return res
+
+
+def _ms(entry):
+    if not entry:
+        return "—"
+    if "median_s" in entry:
+        return f"{entry['median_s'] * 1e3:.4g}"
+    return entry.get("status", "—") if entry.get("status") != "ok" else "ok"
+
+
+def _ratio(rec, key):
+    return f"{rec[key]:.2f}x" if key in rec else "—"
+
+
+def markdown(header, records, total, goals):
+    lines = ["# fastvision kernel benchmark (CPU)", ""]
+    lines += [f"- {k}: {v}" for k, v in header.items()]
+    cols = [c for c in TORCH_COLS if any(c[0] in r["impls"] for r in records)]
+    lines += ["", "| case | shape | check | fastvision ms | fastvision rate | % peak | NumPy ms | "
+              + " | ".join(c[1] for c in cols) + " | vs torch (best layout) | vs NumPy |",
+              "|" + "---|" * (8 + len(cols))]
+    for r in records:
+        fv = r["impls"]["fastvision"]
+        rate = f"{fv['rate']:.3g} {r['metric']}" if "rate" in fv else "—"
+        pct = f"{fv['pct_peak']:.1f}" if "pct_peak" in fv else "—"
+        best = r.get("torch_best", "").replace("torch_", "").replace("channels_last", "CL")
+        vs_t = _ratio(r, "speed_vs_torch") + (f" ({best})" if "speed_vs_torch" in r else "")
+        lines.append(f"| {r['case']} | {r['shape']} | {r['status']} | {_ms(fv)} | {rate} | {pct} | "
+                     f"{_ms(r['impls'].get('numpy'))} | "
+                     + " | ".join(_ms(r["impls"].get(c[0])) for c in cols)
+                     + f" | {vs_t} | {_ratio(r, 'speed_vs_numpy')} |")
+    fails = [(r["case"], k, e["message"]) for r in records for k, e in r["impls"].items()
+             if e.get("status") == "FAIL"]
+    if fails:
+        lines += ["", "Validation failures (not timed):", ""]
+        lines += [f"- {c} [{k}]: {m}" for c, k, m in fails]
+    lines += ["", f"## Reference CNN, forward+backward sum ({', '.join(total['layers'])})", ""]
+    if "fastvision_s" in total:
+        lines.append(f"- fastvision: {total['fastvision_s'] * 1e3:.4g} ms")
+    else:
+        lines.append("- fastvision: n/a (missing: " + ", ".join(total["missing"]) + ")")
+    if "torch_s" in total:
+        lay = ", ".join(f"{k}: {v.replace('torch_', '')}" for k, v in total["torch_layout"].items())
+        lines.append(f"- PyTorch (better layout per layer: {lay}): {total['torch_s'] * 1e3:.4g} ms")
+    if "speed_vs_torch" in total:
+        lines.append(f"- fastvision time / PyTorch time: {total['time_vs_torch']:.2f} "
+                     f"(speed ratio {total['speed_vs_torch']:.2f}x)")
+    lines += ["", "## Goals", "", "| goal | result |", "|---|---|"]
+    lines += [f"| {d} | {v} |" for d, v, _ in goals]
+    return "\n".join(lines) + "\n"
+
+
+def write_jsonl(path, header, records, total):
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        f.write(json.dumps({"header": header}) + "\n")
+        for r in records + [total]:
+            f.write(json.dumps(r) + "\n")
+    os.replace(tmp, path)
+
+
+def plot(path, records, peak_flops):
+    """Grouped bars of speed ratios per case, and sgemm GFLOP/s. False if matplotlib is absent."""
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return False
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(14, 6), gridspec_kw={"width_ratios": [3, 1]})
+    names = [r["case"] for r in records]
+    y = list(range(len(names)))
+    for off, key, label in ((-0.2, "speed_vs_torch", "vs PyTorch (better layout)"),
+                            (0.2, "speed_vs_numpy", "vs NumPy")):
+        ax1.barh([i + off for i in y], [r.get(key, 0) for r in records], height=0.4, label=label)
+    for i, r in enumerate(records):
+        if r["status"] != "ok":
+            ax1.text(0.02, i, r["status"], va="center", fontsize=7, transform=ax1.get_yaxis_transform())
+    ax1.axvline(1.0, color="k", lw=0.8)
+    ax1.set_yticks(y, names)
+    ax1.invert_yaxis()
+    ax1.set_xlabel("speed ratio (baseline time / fastvision time; > 1 = fastvision faster)")
+    ax1.legend(loc="lower right")
+    sg = [r for r in records if r["group"] == "sgemm"]
+    impls = ("fastvision", "numpy", "torch_contiguous")
+    for j, name in enumerate(impls):
+        ax2.bar([i + (j - 1) * 0.27 for i in range(len(sg))],
+                [r["impls"].get(name, {}).get("rate", 0) for r in sg], width=0.27,
+                label=name.replace("_contiguous", ""))
+    if peak_flops:
+        ax2.axhline(peak_flops / 1e9, color="k", ls="--", lw=0.8, label="fp32 peak")
+    ax2.set_xticks(range(len(sg)), [r["shape"].split("x")[0] + "^3" for r in sg])
+    ax2.set_ylabel("sgemm GFLOP/s")
+    ax2.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True
