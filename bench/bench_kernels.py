@@ -96,7 +96,7 @@ import numpy as np  # noqa: E402
 import bench_report  # noqa: E402
 from bench_cases import build_cases  # noqa: E402
 from bench_run import run_case  # noqa: E402
-from bench_timing import Timer, blas_info, cpu_model, git_rev, limit_numpy_threads, peak  # noqa: E402
+from bench_timing import LoadMeter, Timer, blas_info, cpu_model, git_rev, limit_numpy_threads, peak  # noqa: E402
 
 TORCH_NOTE = ("PyTorch: forward via torch.nn.functional (conv + in-place relu); backward via the "
               "aten kernels autograd dispatches to (convolution_backward, "
@@ -188,6 +188,7 @@ def main(argv=None):
         print(f"{k}: {v}")
     cases = [c for c in build_cases(SHAPES, quick=args.quick) if not args.only or args.only in c.name]
     records = []
+    load = LoadMeter()
     with torch.no_grad() if torch is not None else contextlib.nullcontext():
         for case in cases:
             rec = run_case(case, fastvision.ops, torch, timer, peak_flops,
@@ -196,6 +197,17 @@ def main(argv=None):
             records.append(rec)
     if limiter is not None:
         limiter.restore_original_limits()
+    fastest = max((e.get("rate", 0) for r in records if r["metric"] == "GFLOP/s"
+                   for e in r["impls"].values()), default=0)
+    if peak_flops and fastest * 1e9 > peak_flops:
+        header["peak fp32"] += (f"; NOTE: {fastest:.0f} GFLOP/s was measured, above this peak: "
+                                "the cores run faster than 'cpu MHz' says (boost clock)")
+    other = load.other_cores()
+    if other is not None:
+        header["background load"] = (f"{other:.2f} cores busy with other processes on average "
+                                     "during the run" + (" (figures disturbed: rerun on a quiet "
+                                                         "machine)" if other > 0.2 else ""))
+        print("background load: " + header["background load"])
     failed = [r["case"] for r in records for e in r["impls"].values() if e["status"] == "FAIL"]
     if args.validate_only:
         print(f"validate-only: {len(records)} cases, {len(failed)} failure(s)")

@@ -7,8 +7,9 @@ better PyTorch layout per case (per layer for the CNN sum) and against NumPy.
 import json
 import os
 
-TORCH_COLS = (("torch_nchw", "torch NCHW ms"), ("torch_channels_last", "torch CL ms"),
-              ("torch_contiguous", "torch ms"))
+# (column, implementations shown in it): 2-D operands have one layout, shown as NCHW
+TORCH_COLS = (("torch NCHW ms", ("torch_nchw", "torch_contiguous")),
+              ("torch CL ms", ("torch_channels_last",)))
 
 
 def cnn_sum(records, layers):
@@ -26,7 +27,7 @@ def cnn_sum(records, layers):
         for r in recs:
             t = r["impls"]["fastvision"].get("median_s")
             if t is None:
-                out["missing"].append(f"{r['case']} ({r['status']})")
+                out["missing"].append(r["case"])
             else:
                 fv_total += t
         per_layout = {}
@@ -63,20 +64,28 @@ def check_goals(records, total, goals):
             v = r[key]
             shown = (f"time ratio {1 / v:.2f}x" if r is total else f"{v:.2f}x")
             res.append((desc, ("met" if v >= need else "NOT met") + f" ({shown})", v >= need))
-        elif r.get("status", "ok") != "ok" or r.get("missing"):
-            why = r.get("status") if r.get("status", "ok") != "ok" else "incomplete"
-            res.append((desc, f"n/a ({why})", None))
+        elif r.get("status", "ok") != "ok":
+            st = r["status"]
+            res.append((desc, st, None) if st.startswith("n/a") else
+                       (desc, f"NOT met (fastvision {st} validation)", False))
+        elif r.get("missing"):
+            res.append((desc, "n/a (incomplete)", None))
         else:
             res.append((desc, f"n/a (no {base} timing)", None))
     return res
 
 
+def _first(impls, names):
+    return next((impls[n] for n in names if n in impls), None)
+
+
 def _ms(entry):
+    """A time cell: the median in ms, FAIL, or a dash (not built, not run, validate-only)."""
     if not entry:
         return "—"
     if "median_s" in entry:
         return f"{entry['median_s'] * 1e3:.4g}"
-    return entry.get("status", "—") if entry.get("status") != "ok" else "ok"
+    return "FAIL" if entry.get("status") == "FAIL" else "—"
 
 
 def _ratio(rec, key):
@@ -86,9 +95,9 @@ def _ratio(rec, key):
 def markdown(header, records, total, goals):
     lines = ["# fastvision kernel benchmark (CPU)", ""]
     lines += [f"- {k}: {v}" for k, v in header.items()]
-    cols = [c for c in TORCH_COLS if any(c[0] in r["impls"] for r in records)]
+    cols = [c for c in TORCH_COLS if any(n in r["impls"] for r in records for n in c[1])]
     lines += ["", "| case | shape | check | fastvision ms | fastvision rate | % peak | NumPy ms | "
-              + " | ".join(c[1] for c in cols) + " | vs torch (best layout) | vs NumPy |",
+              + " | ".join(c[0] for c in cols) + " | vs torch (best layout) | vs NumPy |",
               "|" + "---|" * (8 + len(cols))]
     for r in records:
         fv = r["impls"]["fastvision"]
@@ -98,7 +107,7 @@ def markdown(header, records, total, goals):
         vs_t = _ratio(r, "speed_vs_torch") + (f" ({best})" if "speed_vs_torch" in r else "")
         lines.append(f"| {r['case']} | {r['shape']} | {r['status']} | {_ms(fv)} | {rate} | {pct} | "
                      f"{_ms(r['impls'].get('numpy'))} | "
-                     + " | ".join(_ms(r["impls"].get(c[0])) for c in cols)
+                     + " | ".join(_ms(_first(r["impls"], c[1])) for c in cols)
                      + f" | {vs_t} | {_ratio(r, 'speed_vs_numpy')} |")
     fails = [(r["case"], k, e["message"]) for r in records for k, e in r["impls"].items()
              if e.get("status") == "FAIL"]
@@ -109,7 +118,7 @@ def markdown(header, records, total, goals):
     if "fastvision_s" in total:
         lines.append(f"- fastvision: {total['fastvision_s'] * 1e3:.4g} ms")
     else:
-        lines.append("- fastvision: n/a (missing: " + ", ".join(total["missing"]) + ")")
+        lines.append("- fastvision: n/a (no timing for " + ", ".join(total["missing"]) + ")")
     if "torch_s" in total:
         lay = ", ".join(f"{k}: {v.replace('torch_', '')}" for k, v in total["torch_layout"].items())
         lines.append(f"- PyTorch (better layout per layer: {lay}): {total['torch_s'] * 1e3:.4g} ms")
@@ -143,15 +152,20 @@ def plot(path, records, peak_flops):
     y = list(range(len(names)))
     for off, key, label in ((-0.2, "speed_vs_torch", "vs PyTorch (better layout)"),
                             (0.2, "speed_vs_numpy", "vs NumPy")):
-        ax1.barh([i + off for i in y], [r.get(key, 0) for r in records], height=0.4, label=label)
+        vals = [r.get(key, float("nan")) for r in records]
+        ax1.barh([i + off for i in y], vals, height=0.4, label=label)
+        for i, v in enumerate(vals):
+            if v == v:
+                ax1.text(v, i + off, f" {v:.2f}", va="center", fontsize=7)
     for i, r in enumerate(records):
         if r["status"] != "ok":
-            ax1.text(0.02, i, r["status"], va="center", fontsize=7, transform=ax1.get_yaxis_transform())
+            ax1.text(0.01, i, r["status"], va="center", fontsize=7, transform=ax1.get_yaxis_transform())
+    ax1.set_xscale("log")  # ratios: 0.5x and 2x sit at the same distance from 1
     ax1.axvline(1.0, color="k", lw=0.8)
     ax1.set_yticks(y, names)
     ax1.invert_yaxis()
-    ax1.set_xlabel("speed ratio (baseline time / fastvision time; > 1 = fastvision faster)")
-    ax1.legend(loc="lower right")
+    ax1.set_xlabel("speed ratio, log scale (baseline time / fastvision time; > 1 = fastvision faster)")
+    ax1.legend(loc="best", fontsize=8)
     sg = [r for r in records if r["group"] == "sgemm"]
     impls = ("fastvision", "numpy", "torch_contiguous")
     for j, name in enumerate(impls):

@@ -49,6 +49,37 @@ class Timer:
                 "repeats": reps, "inner": inner}
 
 
+class LoadMeter:
+    """CPU time other processes used while the benchmark ran, in cores on average.
+
+    The machine may be shared: /proc/stat's busy time minus this process's own CPU time says
+    how much the figures were disturbed (0 = quiet machine)."""
+
+    def __init__(self):
+        self.t0, self.busy0, self.own0 = time.perf_counter(), _busy_s(), _own_s()
+
+    def other_cores(self):
+        if self.busy0 is None:
+            return None
+        wall = time.perf_counter() - self.t0
+        other = (_busy_s() - self.busy0) - (_own_s() - self.own0)
+        return max(0.0, other / wall) if wall > 0 else None
+
+
+def _busy_s():
+    try:
+        with open("/proc/stat") as f:
+            v = [int(x) for x in f.readline().split()[1:9]]
+    except (OSError, ValueError):
+        return None
+    return (sum(v) - v[3] - v[4]) / os.sysconf("SC_CLK_TCK")  # all but idle and iowait
+
+
+def _own_s():
+    t = os.times()
+    return t.user + t.system
+
+
 def cpu_model():
     try:
         with open("/proc/cpuinfo") as f:
