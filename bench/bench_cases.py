@@ -13,61 +13,18 @@ max_pool2d_with_indices_backward, threshold_backward, mm/sum for linear, log_sof
 nll_loss and their backwards), so no autograd-graph overhead is charged to torch.
 """
 
-from dataclasses import dataclass
-from typing import Callable, Optional
-
 import numpy as np
 
 import bench_ref as ref
-
-NCHW, CL, CONTIG = "nchw", "channels_last", "contiguous"
-
-
-@dataclass
-class Case:
-    name: str                      # "conv2 fwd"
-    group: str                     # sgemm | conv | pool | linear | relu | loss
-    layer: Optional[str]           # the reference-CNN layer it belongs to (None: not in the sum)
-    shape: str                     # for the table
-    work: float                    # FLOPs (metric GFLOP/s) or bytes moved (metric GB/s)
-    metric: str
-    fv_ops: tuple                  # fastvision.ops names it needs
-    make: Callable                 # rng -> inputs dict
-    reference: Callable            # inputs -> reference data (float64)
-    check: Callable                # (inputs, reference, outputs tuple) -> (ok, message)
-    fastvision: Callable           # (ops, inputs) -> callable
-    numpy: Optional[Callable] = None   # inputs -> callable
-    torch: Optional[Callable] = None   # (torch, inputs, layout) -> callable
-    layouts: tuple = (CONTIG,)
-
-
-def to_numpy(out):
-    """Outputs as a tuple of NumPy arrays / floats (torch tensors made contiguous)."""
-    if not isinstance(out, (tuple, list)):
-        out = (out,)
-    res = []
-    for o in out:
-        if hasattr(o, "detach"):
-            o = o.detach().contiguous().numpy()
-            o = o.item() if o.ndim == 0 else o
-        res.append(o)
-    return tuple(res)
-
-
-def _t(T, a, layout):
-    t = T.from_numpy(np.ascontiguousarray(a))
-    return t.contiguous(memory_format=T.channels_last) if layout == CL and t.ndim == 4 else t
-
-
-def _randn(rng, shape, scale=1.0):
-    return (rng.standard_normal(shape) * scale).astype(np.float32)
+from bench_case import CL, NCHW, Case, bind2, randn, tensor
+from bench_cases_dense import linear_bwd_case, linear_fwd_case, loss_case, relu_cases
 
 
 # ---- sgemm ------------------------------------------------------------------------------
 
 def sgemm_case(n):
     def make(rng):
-        return dict(a=_randn(rng, (n, n)), b=_randn(rng, (n, n)))
+        return dict(a=randn(rng, (n, n)), b=randn(rng, (n, n)))
 
     def reference(d):
         # a full float64 product of 4096^3 costs seconds: check a sample of rows instead
@@ -83,11 +40,7 @@ def sgemm_case(n):
                 ("matmul",), make, reference, check,
                 fastvision=lambda ops, d: (lambda: ops.matmul(d["a"], d["b"])),
                 numpy=lambda d: (lambda: d["a"] @ d["b"]),
-                torch=lambda T, d, lay: _bind2(T.mm, _t(T, d["a"], lay), _t(T, d["b"], lay)))
-
-
-def _bind2(f, a, b):
-    return lambda: f(a, b)
+                torch=lambda T, d, lay: bind2(T.mm, tensor(T, d["a"], lay), tensor(T, d["b"], lay)))
 
 
 # ---- conv2d -------------------------------------------------------------------------------
@@ -102,8 +55,8 @@ def conv_fwd_case(batch, spec):
     name, c, o, h, w, k, s, p, oh, ow, flops = _conv_dims(batch, spec)
 
     def make(rng):
-        return dict(x=_randn(rng, (batch, c, h, w)), w=_randn(rng, (o, c, k, k), (c * k * k) ** -0.5),
-                    b=_randn(rng, (o,), 0.1))
+        return dict(x=randn(rng, (batch, c, h, w)), w=randn(rng, (o, c, k, k), (c * k * k) ** -0.5),
+                    b=randn(rng, (o,), 0.1))
 
     def reference(d):
         return (ref.relu(ref.conv2d(d["x"], d["w"], d["b"], s, p)),
@@ -113,7 +66,7 @@ def conv_fwd_case(batch, spec):
         return ref.check_close("conv2d_relu", out[0], r[0], r[1], k=c * k * k + 1)
 
     def torch_fn(T, d, lay):
-        x, wt, b = _t(T, d["x"], lay), _t(T, d["w"], lay), _t(T, d["b"], lay)
+        x, wt, b = tensor(T, d["x"], lay), tensor(T, d["w"], lay), tensor(T, d["b"], lay)
         F = T.nn.functional
         return lambda: T.relu_(F.conv2d(x, wt, b, s, p))
 
@@ -127,8 +80,8 @@ def conv_bwd_case(batch, spec):
     name, c, o, h, w, k, s, p, oh, ow, flops = _conv_dims(batch, spec)
 
     def make(rng):
-        return dict(x=_randn(rng, (batch, c, h, w)), w=_randn(rng, (o, c, k, k), (c * k * k) ** -0.5),
-                    gy=_randn(rng, (batch, o, oh, ow), 0.1))
+        return dict(x=randn(rng, (batch, c, h, w)), w=randn(rng, (o, c, k, k), (c * k * k) ** -0.5),
+                    gy=randn(rng, (batch, o, oh, ow), 0.1))
 
     def reference(d):
         a = [np.abs(d[n]) for n in ("gy", "x", "w")]
@@ -143,7 +96,7 @@ def conv_bwd_case(batch, spec):
                           ref.check_close("grad_b", out[2], gb, ab, k=npix))
 
     def torch_fn(T, d, lay):
-        gy, x, wt = _t(T, d["gy"], lay), _t(T, d["x"], lay), _t(T, d["w"], lay)
+        gy, x, wt = tensor(T, d["gy"], lay), tensor(T, d["x"], lay), tensor(T, d["w"], lay)
         cb = T.ops.aten.convolution_backward
         return lambda: cb(gy, x, wt, [o], [s, s], [p, p], [1, 1], False, [0, 0], 1,
                           [True, True, True])
@@ -162,7 +115,7 @@ def pool_fwd_case(batch, spec):
     nin, nout = batch * c * h * w, batch * c * oh * ow
 
     def make(rng):
-        return dict(x=_randn(rng, (batch, c, h, w)))
+        return dict(x=randn(rng, (batch, c, h, w)))
 
     def check(d, r, out):
         if len(out) != 2:
@@ -171,7 +124,7 @@ def pool_fwd_case(batch, spec):
                           ref.check_equal("indices", out[1], r[1]))
 
     def torch_fn(T, d, lay):
-        x, F = _t(T, d["x"], lay), T.nn.functional
+        x, F = tensor(T, d["x"], lay), T.nn.functional
         return lambda: F.max_pool2d(x, k, s, return_indices=True)
 
     return Case(f"{name} fwd", "pool", name, f"{batch}x{c}x{h}x{w}, {k}x{k}/{s} +indices",
@@ -187,8 +140,8 @@ def pool_bwd_case(batch, spec):
     nin, nout = batch * c * h * w, batch * c * oh * ow
 
     def make(rng):
-        x = _randn(rng, (batch, c, h, w))
-        return dict(x=x, gy=_randn(rng, (batch, c, oh, ow)), idx=ref.max_pool2d(x, k, s)[1])
+        x = randn(rng, (batch, c, h, w))
+        return dict(x=x, gy=randn(rng, (batch, c, oh, ow)), idx=ref.max_pool2d(x, k, s)[1])
 
     def reference(d):
         return ref.max_pool2d_backward(d["gy"], d["idx"], d["x"].shape)
@@ -198,7 +151,7 @@ def pool_bwd_case(batch, spec):
         return ref.check_close("grad_x", out[0], r, np.abs(r), k=(k + s - 1) // s)
 
     def torch_fn(T, d, lay):
-        x, gy, F = _t(T, d["x"], lay), _t(T, d["gy"], lay), T.nn.functional
+        x, gy, F = tensor(T, d["x"], lay), tensor(T, d["gy"], lay), T.nn.functional
         idx = F.max_pool2d(x, k, s, return_indices=True)[1]  # torch's own indices, its layout
         bw = T.ops.aten.max_pool2d_with_indices_backward
         return lambda: bw(gy, x, [k, k], [s, s], [0, 0], [1, 1], False, idx)
@@ -208,145 +161,6 @@ def pool_bwd_case(batch, spec):
                 fastvision=lambda ops, d: (
                     lambda: ops.max_pool2d_backward(d["gy"], d["idx"], d["x"].shape)),
                 torch=torch_fn, layouts=(NCHW, CL))
-
-
-# ---- linear -----------------------------------------------------------------------------
-
-def linear_fwd_case(batch, spec):
-    name, fin, fout, relu = spec
-
-    def make(rng):
-        return dict(x=_randn(rng, (batch, fin)), w=_randn(rng, (fout, fin), fin ** -0.5),
-                    b=_randn(rng, (fout,), 0.1))
-
-    def reference(d):
-        y = ref.linear(d["x"], d["w"], d["b"])
-        return (ref.relu(y) if relu else y), ref.linear(*(np.abs(d[n]) for n in "xwb"))
-
-    def check(d, r, out):
-        return ref.check_close(name, out[0], r[0], r[1], k=fin + 1)
-
-    def np_fn(d):
-        x, wt, b = d["x"], d["w"], d["b"]
-
-        def f():
-            y = x @ wt.T
-            y += b
-            return np.maximum(y, 0, out=y) if relu else y
-        return f
-
-    def torch_fn(T, d, lay):
-        x, wt, b, F = _t(T, d["x"], lay), _t(T, d["w"], lay), _t(T, d["b"], lay), T.nn.functional
-        return (lambda: T.relu_(F.linear(x, wt, b))) if relu else (lambda: F.linear(x, wt, b))
-
-    op = "linear_relu" if relu else "linear"
-    return Case(f"{name} fwd", "linear", name, f"{batch}x{fin} -> {fout}" + (" +relu" if relu else ""),
-                2.0 * batch * fin * fout, "GFLOP/s", (op,), make, reference, check,
-                fastvision=lambda ops, d: (lambda: getattr(ops, op)(d["x"], d["w"], d["b"])),
-                numpy=np_fn, torch=torch_fn)
-
-
-def linear_bwd_case(batch, spec):
-    name, fin, fout, _ = spec
-
-    def make(rng):
-        return dict(x=_randn(rng, (batch, fin)), w=_randn(rng, (fout, fin), fin ** -0.5),
-                    gy=_randn(rng, (batch, fout), 0.1))
-
-    def reference(d):
-        return (ref.linear_backward(d["gy"], d["x"], d["w"]),
-                ref.linear_backward(*(np.abs(d[n]) for n in ("gy", "x", "w"))))
-
-    def check(d, r, out):
-        (gx, gw, gb), (ax, aw, ab) = r
-        return ref.all_ok(ref.check_close("grad_x", out[0], gx, ax, k=fout),
-                          ref.check_close("grad_w", out[1], gw, aw, k=batch),
-                          ref.check_close("grad_b", out[2], gb, ab, k=batch))
-
-    def torch_fn(T, d, lay):
-        gy, x, wt = _t(T, d["gy"], lay), _t(T, d["x"], lay), _t(T, d["w"], lay)
-        return lambda: (gy.mm(wt), gy.t().mm(x), gy.sum(0))
-
-    return Case(f"{name} bwd", "linear", name, f"{batch}x{fin} -> {fout}, data+weight+bias",
-                4.0 * batch * fin * fout, "GFLOP/s", ("linear_backward",), make, reference, check,
-                fastvision=lambda ops, d: (lambda: ops.linear_backward(d["gy"], d["x"], d["w"])),
-                numpy=lambda d: (lambda: (d["gy"] @ d["w"], d["gy"].T @ d["x"], d["gy"].sum(0))),
-                torch=torch_fn)
-
-
-# ---- relu, softmax cross-entropy --------------------------------------------------------
-
-def relu_cases(batch, spec):
-    name, c, h, w = spec
-    n = batch * c * h * w
-    shape = f"{batch}x{c}x{h}x{w}"
-
-    def make(rng):
-        x = _randn(rng, (batch, c, h, w))
-        return dict(x=x, y=np.maximum(x, 0), gy=_randn(rng, x.shape))
-
-    fwd = Case(f"{name} fwd", "relu", None, shape, 8.0 * n, "GB/s", ("relu",), make,
-               lambda d: ref.relu(d["x"]),
-               lambda d, r, out: ref.check_equal("relu", out[0], r.astype(np.float32)),
-               fastvision=lambda ops, d: (lambda: ops.relu(d["x"])),
-               numpy=lambda d: (lambda: np.maximum(d["x"], np.float32(0))),
-               torch=lambda T, d, lay: (lambda x: lambda: T.relu(x))(_t(T, d["x"], lay)),
-               layouts=(NCHW,))
-    bwd = Case(f"{name} bwd", "relu", None, shape, 12.0 * n, "GB/s", ("relu_backward",), make,
-               lambda d: ref.relu_backward(d["gy"], d["y"]),
-               lambda d, r, out: ref.check_equal("relu_backward", out[0], r.astype(np.float32)),
-               fastvision=lambda ops, d: (lambda: ops.relu_backward(d["gy"], d["y"])),
-               numpy=lambda d: (lambda: np.where(d["y"] > 0, d["gy"], np.float32(0))),
-               torch=lambda T, d, lay: _bind2(lambda g, y: T.ops.aten.threshold_backward(g, y, 0),
-                                              _t(T, d["gy"], lay), _t(T, d["y"], lay)),
-               layouts=(NCHW,))
-    return [fwd, bwd]
-
-
-def _np_softmax_ce(z, labels):
-    """float32 NumPy: the plain way (a baseline, not a reference)."""
-    m = z.max(1, keepdims=True)
-    e = np.exp(z - m)
-    s = e.sum(1, keepdims=True)
-    rows = np.arange(z.shape[0])
-    loss = float(np.mean(m[:, 0] + np.log(s[:, 0]) - z[rows, labels]))
-    g = e / s
-    g[rows, labels] -= 1
-    g /= z.shape[0]
-    return loss, g
-
-
-def loss_case(batch, spec):
-    name, classes = spec
-
-    def make(rng):
-        return dict(z=_randn(rng, (batch, classes), 2.0),
-                    labels=rng.integers(0, classes, batch).astype(np.int64))
-
-    def check(d, r, out):
-        loss, grad, abs_loss, abs_grad = r
-        if len(out) != 2:
-            return False, "expected (loss, grad_logits)"
-        return ref.all_ok(ref.check_close("loss", np.float64(out[0]), loss, abs_loss,
-                                          k=classes + batch, factor=4.0),
-                          ref.check_close("grad_logits", out[1], grad, abs_grad, k=classes, factor=4.0))
-
-    def torch_fn(T, d, lay):
-        z, y, one = _t(T, d["z"], lay), T.from_numpy(d["labels"]), T.ones(())
-        A = T.ops.aten
-
-        def f():
-            ls = T._log_softmax(z, 1, False)
-            loss, tw = A.nll_loss_forward(ls, y, None, 1, -100)
-            g = A.nll_loss_backward(one, ls, y, None, 1, -100, tw)
-            return loss, A._log_softmax_backward_data(g, ls, 1, T.float32)
-        return f
-
-    return Case(f"{name} fwd+bwd", "loss", name, f"{batch}x{classes}, mean",
-                8.0 * batch * classes + 8.0 * batch, "GB/s", ("softmax_cross_entropy",), make,
-                lambda d: ref.softmax_cross_entropy(d["z"], d["labels"]), check,
-                fastvision=lambda ops, d: (lambda: ops.softmax_cross_entropy(d["z"], d["labels"])),
-                numpy=lambda d: (lambda: _np_softmax_ce(d["z"], d["labels"])), torch=torch_fn)
 
 
 def build_cases(shapes, quick=False):

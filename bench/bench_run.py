@@ -10,7 +10,7 @@ import time
 
 import numpy as np
 
-from bench_cases import to_numpy
+from bench_case import to_numpy
 
 NA = "n/a (op not built)"
 # Seconds to wait after an implementation before the next one runs. OpenBLAS's worker threads
