@@ -114,7 +114,7 @@ def import_torch(threads):
     return torch
 
 
-def make_header(args, torch, peak_desc, timer):
+def make_header(args, torch, peak_desc, timer, numpy_limited):
     fv_rev = git_rev(ROOT)
     torch_v = "not installed"
     if torch is not None:
@@ -125,7 +125,9 @@ def make_header(args, torch, peak_desc, timer):
         "mode": "quick (smoke run)" if args.quick else "full",
         "CPU": f"{cpu_model()} ({os.cpu_count()} logical CPUs)",
         "ISA": f"{fastvision.isa()} (detected {fastvision.detected_isa()})",
-        "threads": f"{args.threads} (fastvision, torch, numpy BLAS via threadpoolctl)",
+        "threads": f"{args.threads} (fastvision, torch, " + (
+            "numpy BLAS via threadpoolctl)" if numpy_limited else
+            "numpy BLAS NOT limited: threadpoolctl is not installed)"),
         "peak fp32": peak_desc,
         "fastvision": fastvision.__version__ + (f" (git {fv_rev})" if fv_rev else ""),
         "numpy": np.__version__,
@@ -183,7 +185,7 @@ def main(argv=None):
     peak_flops, peak_desc = peak(fastvision.isa(), args.threads)
     timer = (Timer(target_s=0.03, min_reps=3, max_reps=200, warmup_s=0.0) if args.quick else
              Timer(target_s=0.25, min_reps=5, max_reps=2000, warmup_s=0.05))
-    header = make_header(args, torch, peak_desc, timer)
+    header = make_header(args, torch, peak_desc, timer, limiter is not None)
     for k, v in header.items():
         print(f"{k}: {v}")
     cases = [c for c in build_cases(SHAPES, quick=args.quick) if not args.only or args.only in c.name]
