@@ -193,9 +193,13 @@ def main(argv=None):
     load = LoadMeter()
     with torch.no_grad() if torch is not None else contextlib.nullcontext():
         for case in cases:
+            case_load = LoadMeter()
             rec = run_case(case, fastvision.ops, torch, timer, peak_flops,
                            validate_only=args.validate_only)
             print(case_line(rec), flush=True)
+            other = case_load.other_cores()
+            if other is not None and not args.validate_only:
+                rec["background_cores"] = other
             records.append(rec)
     if limiter is not None:
         limiter.restore_original_limits()
@@ -208,7 +212,8 @@ def main(argv=None):
     if other is not None:
         header["background load"] = (f"{other:.2f} cores busy with other processes on average "
                                      "during the run" + (" (figures disturbed: rerun on a quiet "
-                                                         "machine)" if other > 0.2 else ""))
+                                                         "machine)" if other > bench_report.DISTURBED
+                                                        else ""))
         print("background load: " + header["background load"])
     failed = [r["case"] for r in records for e in r["impls"].values() if e["status"] == "FAIL"]
     if args.validate_only:

@@ -7,6 +7,8 @@ better PyTorch layout per case (per layer for the CNN sum) and against NumPy.
 import json
 import os
 
+DISTURBED = 0.2  # cores of background load above which a case's timings are flagged
+
 # (column, implementations shown in it): 2-D operands have one layout, shown as NCHW
 TORCH_COLS = (("torch NCHW ms", ("torch_nchw", "torch_contiguous")),
               ("torch CL ms", ("torch_channels_last",)))
@@ -105,10 +107,14 @@ def markdown(header, records, total, goals):
         pct = f"{fv['pct_peak']:.1f}" if "pct_peak" in fv else "—"
         best = r.get("torch_best", "").replace("torch_", "").replace("channels_last", "CL")
         vs_t = _ratio(r, "speed_vs_torch") + (f" ({best})" if "speed_vs_torch" in r else "")
-        row = ([r["case"], r["shape"], r["status"], _ms(fv), rate, pct, _ms(r["impls"].get("numpy"))]
+        busy = r.get("background_cores", 0) > DISTURBED
+        row = ([r["case"] + (" (*)" if busy else ""), r["shape"], r["status"], _ms(fv), rate, pct, _ms(r["impls"].get("numpy"))]
                + [_ms(_first(r["impls"], c[1])) for c in cols]
                + [vs_t, _ratio(r, "speed_vs_numpy")])
         lines.append("| " + " | ".join(row) + " |")
+    if any(r.get("background_cores", 0) > DISTURBED for r in records):
+        lines += ["", f"(*) other processes kept more than {DISTURBED} cores busy on average while "
+                  "this case ran: its times are disturbed (background_cores in cpu.jsonl)."]
     fails = [(r["case"], k, e["message"]) for r in records for k, e in r["impls"].items()
              if e.get("status") == "FAIL"]
     if fails:
