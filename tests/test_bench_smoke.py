@@ -34,7 +34,7 @@ except ImportError:
 TINY = {
     "batch": 2,
     "conv": [("conv1", 1, 4, 8, 9, 3, 1, 0), ("conv2", 3, 5, 7, 7, 3, 2, 1)],
-    "pool": [("pool1", 3, 7, 6, 2, 2)],
+    "pool": [("pool1", 3, 7, 6, 2, 2), ("overlap", 2, 7, 8, 3, 2)],  # overlap: not in the CNN
     "linear": [("fc1", 17, 9, True), ("fc2", 9, 3, False)],
     "loss": [("loss", 10)],
     "relu": [("relu", 3, 5, 5)],
@@ -99,7 +99,7 @@ def test_validation_with_built_ops():
 def test_validation_with_final_api_stand_in():
     """Every case calls the final API correctly and accepts correct results."""
     recs = _validate(_stand_in())
-    assert len(recs) == 2 + 2 * 2 + 2 + 2 * 2 + 1 + 2  # sgemm, conv, pool, linear, loss, relu
+    assert len(recs) == 2 + 2 * 2 + 2 * 2 + 2 * 2 + 1 + 2  # sgemm, conv, pool, linear, loss, relu
     for rec in recs:
         assert rec["status"] == "ok", (rec["case"], rec["message"])
 
