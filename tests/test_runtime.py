@@ -83,3 +83,10 @@ def test_concurrent_callers_get_correct_results(threads):
         t.join()
     for x, y in zip(xs, results):
         np.testing.assert_array_equal(y, np.maximum(x, 0))
+
+
+def test_fma_probe_counts_flops(isa):
+    lanes = {"scalar": 1, "avx2": 8, "avx512": 16}[isa]
+    assert fv._C.fma_probe(1000) == 12 * lanes * 2 * 1000 * fv.get_num_threads()
+    with pytest.raises(ValueError, match="fma_probe: iterations must be >= 1, got 0"):
+        fv._C.fma_probe(0)

@@ -1,6 +1,7 @@
 // The op list: one line per op folder. module.cpp binds each; adding an op = one line here.
 #pragma once
 #define FV_FOR_EACH_OP(X) \
-  X(relu)        \
-  X(softmax_ce)  \
+  X(relu) \
+  X(peak) \
+  X(softmax_ce) \
   X(optim)
