@@ -8,5 +8,6 @@ anything is written.
 """
 
 from fastvision.ops._activation import relu, relu_backward
+from fastvision.ops._conv import conv2d, conv2d_backward, conv2d_relu
 
-__all__ = ["relu", "relu_backward"]
+__all__ = ["relu", "relu_backward", "conv2d", "conv2d_relu", "conv2d_backward"]

@@ -1,0 +1,76 @@
+// conv2d, AVX2 direct single-input-channel kernel (see conv2d.h).
+//
+// Register block: 16 output pixels of one row (two ymm, masked at the row end) x OB output
+// channels (6 keeps 12 accumulators + 2 inputs + 1 weight within 16 registers); per tap one
+// pair of input loads feeds 2*OB FMAs against broadcast weights. Every output element sums its
+// taps in (i, j) order from 0 with FMA, whatever block it falls in.
+#include <immintrin.h>
+
+#include "ops/conv2d/conv2d.h"
+
+namespace fv {
+namespace {
+
+__m256i lane_mask(int64_t r) {
+  const int n = r >= 8 ? 8 : (r <= 0 ? 0 : static_cast<int>(r));
+  return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
+template <int OB>
+void block(const float* xp, int64_t Wp, const float* w, const float* bias, int64_t o0,
+           int64_t kh, int64_t kw, int64_t OH, int64_t OW, bool relu, float* y,
+           int64_t y_stride) {
+  const int64_t taps = kh * kw;
+  const __m256 zero = _mm256_setzero_ps();
+  for (int64_t oh = 0; oh < OH; ++oh) {
+    for (int64_t ow0 = 0; ow0 < OW; ow0 += 16) {
+      const __m256i m0 = lane_mask(OW - ow0), m1 = lane_mask(OW - ow0 - 8);
+      __m256 acc0[OB], acc1[OB];
+      for (int b = 0; b < OB; ++b) acc0[b] = acc1[b] = zero;
+      for (int64_t i = 0; i < kh; ++i) {
+        const float* xr = xp + (oh + i) * Wp + ow0;
+        for (int64_t j = 0; j < kw; ++j) {
+          const __m256 x0 = _mm256_maskload_ps(xr + j, m0);
+          const __m256 x1 = _mm256_maskload_ps(xr + j + 8, m1);
+          const float* wt = w + o0 * taps + i * kw + j;
+          for (int b = 0; b < OB; ++b) {
+            const __m256 wv = _mm256_broadcast_ss(wt + b * taps);
+            acc0[b] = _mm256_fmadd_ps(x0, wv, acc0[b]);
+            acc1[b] = _mm256_fmadd_ps(x1, wv, acc1[b]);
+          }
+        }
+      }
+      for (int b = 0; b < OB; ++b) {
+        __m256 v0 = acc0[b], v1 = acc1[b];
+        if (bias != nullptr) {
+          const __m256 bv = _mm256_set1_ps(bias[o0 + b]);
+          v0 = _mm256_add_ps(v0, bv);
+          v1 = _mm256_add_ps(v1, bv);
+        }
+        if (relu) {  // max(0, v) keeps NaN (second operand wins on unordered), as torch
+          v0 = _mm256_max_ps(zero, v0);
+          v1 = _mm256_max_ps(zero, v1);
+        }
+        float* yr = y + (o0 + b) * y_stride + oh * OW + ow0;
+        _mm256_maskstore_ps(yr, m0, v0);
+        _mm256_maskstore_ps(yr + 8, m1, v1);
+      }
+    }
+  }
+}
+
+void direct_c1(const float* xp, int64_t Hp, int64_t Wp, const float* w, const float* bias,
+               int64_t O, int64_t kh, int64_t kw, int64_t OH, int64_t OW, bool relu, float* y,
+               int64_t y_stride) {
+  int64_t o = 0;
+  for (; o + 6 <= O; o += 6) block<6>(xp, Wp, w, bias, o, kh, kw, OH, OW, relu, y, y_stride);
+  if (o + 4 <= O) { block<4>(xp, Wp, w, bias, o, kh, kw, OH, OW, relu, y, y_stride); o += 4; }
+  if (o + 2 <= O) { block<2>(xp, Wp, w, bias, o, kh, kw, OH, OW, relu, y, y_stride); o += 2; }
+  if (o < O) block<1>(xp, Wp, w, bias, o, kh, kw, OH, OW, relu, y, y_stride);
+}
+
+}  // namespace
+
+extern const ConvKernels conv2d_kernels_avx2 = {&direct_c1};
+
+}  // namespace fv
