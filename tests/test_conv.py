@@ -1,5 +1,7 @@
 """conv2d / conv2d_relu / conv2d_backward against the float64 reference, at every ISA level."""
 
+import time
+
 import numpy as np
 import pytest
 from hypothesis import given, strategies as st
@@ -361,3 +363,14 @@ def test_compiled_module_checks_directly():
         _C.conv2d(x, w, None, groups=-2)
     y = _C.conv2d(x, w, None, [1, 1], [1, 2, 0, 1])  # asymmetric padding is accepted here
     assert y.shape == (2, 4, 7, 5)
+
+
+def test_thread_pool_resize_between_calls(threads, rng):
+    """Regression: workers restarted by a resize once took the previous (finished) job."""
+    x = rng.standard_normal((8, 3, 9, 9)).astype(np.float32)
+    w = rng.standard_normal((4, 3, 3, 3)).astype(np.float32)
+    want = fv.ops.conv2d(x, w)
+    for i in range(40):
+        threads(1 + i % 2)
+        time.sleep(0.002)  # let a restarted worker wake before the next job is published
+        np.testing.assert_array_equal(fv.ops.conv2d(x, w), want)

@@ -25,6 +25,10 @@ namespace {
 const KernelSet<ConvKernels> kConv = FV_KERNEL_SET(ConvKernels, conv2d_kernels);
 constexpr int64_t kChunk = 4;       // images per weight-gradient chunk (fixed: determinism)
 constexpr int64_t kDirectOc = 16;   // output channels per direct-path work unit
+// Weight gradient: images of a chunk go side by side into one col matrix [Kg, nb*P] so that
+// one GEMM with a long reduction (nb*P) replaces nb short ones; nb is capped so that the
+// buffer stays cache-sized. It depends on the shape only (determinism).
+constexpr int64_t kColCap = 1 << 18;  // floats
 
 bool use_direct(const ConvGeom& g) {
   return g.Cg() == 1 && g.sh == 1 && g.sw == 1 && g.dh == 1 && g.dw == 1;
@@ -33,75 +37,6 @@ bool use_direct(const ConvGeom& g) {
 bool use_pointwise(const ConvGeom& g) {
   return g.kh == 1 && g.kw == 1 && g.sh == 1 && g.sw == 1 && g.pt == 0 && g.pb == 0 &&
          g.pl == 0 && g.pr == 0;
-}
-
-// Output columns [lo, hi) whose input column ow*sw + off lies inside [0, W).
-void valid_range(int64_t off, int64_t s, int64_t W, int64_t OW, int64_t* lo, int64_t* hi) {
-  int64_t l = off >= 0 ? 0 : (-off + s - 1) / s;
-  int64_t h = W - 1 - off >= 0 ? (W - 1 - off) / s + 1 : 0;
-  if (h > OW) h = OW;
-  if (l > h) l = h;
-  *lo = l;
-  *hi = h;
-}
-
-// col[((c*kh + i)*kw + j)*P + oh*OW + ow] = x[c, oh*sh - pt + i*dh, ow*sw - pl + j*dw] (0 outside)
-// for the Cg channels starting at x.
-void im2col(const ConvGeom& g, const float* x, float* col) {
-  const int64_t P = g.P(), Cg = g.Cg();
-  for (int64_t c = 0; c < Cg; ++c) {
-    for (int64_t i = 0; i < g.kh; ++i) {
-      for (int64_t j = 0; j < g.kw; ++j) {
-        float* row = col + ((c * g.kh + i) * g.kw + j) * P;
-        const int64_t off = j * g.dw - g.pl;
-        int64_t lo, hi;
-        valid_range(off, g.sw, g.W, g.OW, &lo, &hi);
-        for (int64_t oh = 0; oh < g.OH; ++oh) {
-          float* dst = row + oh * g.OW;
-          const int64_t ih = oh * g.sh - g.pt + i * g.dh;
-          if (ih < 0 || ih >= g.H) {
-            std::memset(dst, 0, sizeof(float) * g.OW);
-            continue;
-          }
-          const float* src = x + (c * g.H + ih) * g.W + off;
-          std::memset(dst, 0, sizeof(float) * lo);
-          if (g.sw == 1) {
-            std::memcpy(dst + lo, src + lo, sizeof(float) * (hi - lo));
-          } else {
-            for (int64_t ow = lo; ow < hi; ++ow) dst[ow] = src[ow * g.sw];
-          }
-          std::memset(dst + hi, 0, sizeof(float) * (g.OW - hi));
-        }
-      }
-    }
-  }
-}
-
-// The adjoint of im2col: x[c, ih, iw] += col[...] for every tap that read it, in a fixed
-// (c, i, j, oh, ow) order. x (Cg channels) must be zeroed by the caller.
-void col2im(const ConvGeom& g, const float* col, float* x) {
-  const int64_t P = g.P(), Cg = g.Cg();
-  for (int64_t c = 0; c < Cg; ++c) {
-    for (int64_t i = 0; i < g.kh; ++i) {
-      for (int64_t j = 0; j < g.kw; ++j) {
-        const float* row = col + ((c * g.kh + i) * g.kw + j) * P;
-        const int64_t off = j * g.dw - g.pl;
-        int64_t lo, hi;
-        valid_range(off, g.sw, g.W, g.OW, &lo, &hi);
-        for (int64_t oh = 0; oh < g.OH; ++oh) {
-          const int64_t ih = oh * g.sh - g.pt + i * g.dh;
-          if (ih < 0 || ih >= g.H) continue;
-          const float* src = row + oh * g.OW;
-          float* dst = x + (c * g.H + ih) * g.W + off;
-          if (g.sw == 1) {
-            for (int64_t ow = lo; ow < hi; ++ow) dst[ow] += src[ow];
-          } else {
-            for (int64_t ow = lo; ow < hi; ++ow) dst[ow * g.sw] += src[ow];
-          }
-        }
-      }
-    }
-  }
 }
 
 void forward_direct(const ConvGeom& g, const float* x, const float* w, const float* bias,
@@ -142,6 +77,7 @@ void forward_direct(const ConvGeom& g, const float* x, const float* w, const flo
 void conv2d_forward(const ConvGeom& g, const float* x, const float* w, const float* bias,
                     bool relu, float* y) {
   if (use_direct(g)) return forward_direct(g, x, w, bias, relu, y);
+  const ConvKernels& k = kConv.cpu();
   const int64_t Og = g.Og(), Cg = g.Cg(), Kg = g.Kg(), P = g.P();
   const bool pointwise = use_pointwise(g);
   // One image per item; at batch 1 the single item runs on the calling thread, outside any
@@ -151,7 +87,7 @@ void conv2d_forward(const ConvGeom& g, const float* x, const float* w, const flo
     for (int64_t n = b; n < e; ++n) {
       for (int64_t grp = 0; grp < g.groups; ++grp) {
         const float* xg = x + (n * g.C + grp * Cg) * g.H * g.W;
-        if (!pointwise) im2col(g, xg, col.data());
+        if (!pointwise) k.im2col(&g, xg, col.data(), P);
         GemmEpilogue ep;
         if (bias != nullptr) {
           ep.bias_kind = GemmEpilogue::Bias::per_row;
@@ -167,41 +103,72 @@ void conv2d_forward(const ConvGeom& g, const float* x, const float* w, const flo
 
 void conv2d_backward(const ConvGeom& g, const float* gy, const float* x, const float* w,
                      float* gx, float* gw, float* gb) {
+  const ConvKernels& k = kConv.cpu();
   const int64_t Og = g.Og(), Cg = g.Cg(), Kg = g.Kg(), P = g.P(), HW = g.H * g.W;
   const bool pointwise = use_pointwise(g);
   const int64_t n_chunks = (g.N + kChunk - 1) / kChunk;
   const int64_t wsize = g.O * Kg;
+  // Images per weight GEMM (a divisor-free cap: the last group of a chunk may be shorter).
+  int64_t nb = kColCap / (Kg * P > 0 ? Kg * P : 1);
+  if (nb < 1) nb = 1;
+  if (nb > kChunk) nb = kChunk;
+  if (pointwise) nb = 1;  // x itself is the col matrix of one image
   std::vector<float> wbuf(gw ? n_chunks * wsize : 0, 0.0f);
   std::vector<float> bbuf(gb ? n_chunks * g.O : 0, 0.0f);
-  const bool need_col = !pointwise && (gx != nullptr || gw != nullptr);
   parallel_for(n_chunks, 1, [&](int64_t b, int64_t e) {
-    std::vector<float> col(need_col ? Kg * P : 0);
+    std::vector<float> gcol(gx != nullptr && !pointwise ? Kg * P : 0);
+    std::vector<float> col(gw != nullptr && !pointwise ? Kg * nb * P : 0);
+    std::vector<float> gyc(gw != nullptr && nb > 1 ? g.O * nb * P : 0);
     for (int64_t ch = b; ch < e; ++ch) {
-      const int64_t n_end = (ch + 1) * kChunk < g.N ? (ch + 1) * kChunk : g.N;
-      for (int64_t n = ch * kChunk; n < n_end; ++n) {
-        const float* gyn = gy + n * g.O * P;
-        if (gx != nullptr) {
+      const int64_t n0 = ch * kChunk;
+      const int64_t n_end = n0 + kChunk < g.N ? n0 + kChunk : g.N;
+      if (gx != nullptr) {
+        for (int64_t n = n0; n < n_end; ++n) {
+          const float* gyn = gy + n * g.O * P;
           float* gxn = gx + n * g.C * HW;
           if (!pointwise) std::memset(gxn, 0, sizeof(float) * g.C * HW);
           for (int64_t grp = 0; grp < g.groups; ++grp) {
-            float* dst = pointwise ? gxn + grp * Cg * HW : col.data();
+            float* dst = pointwise ? gxn + grp * Cg * HW : gcol.data();
             sgemm(true, false, Kg, P, Og, w + grp * Og * Kg, Kg, gyn + grp * Og * P, P, 0.0f,
                   dst, P);
-            if (!pointwise) col2im(g, col.data(), gxn + grp * Cg * HW);
+            if (!pointwise) k.col2im(&g, gcol.data(), P, gxn + grp * Cg * HW);
           }
         }
-        if (gw != nullptr) {
+      }
+      if (gw != nullptr) {
+        float* wb = wbuf.data() + ch * wsize;
+        for (int64_t s0 = n0; s0 < n_end; s0 += nb) {
+          const int64_t cnt = s0 + nb < n_end ? nb : n_end - s0;
+          const int64_t ld = cnt * P;
+          // gy of the cnt images as [O, cnt*P] (a view when cnt == 1).
+          const float* gya = gy + s0 * g.O * P;
+          if (cnt > 1) {
+            for (int64_t t = 0; t < cnt; ++t) {
+              for (int64_t o = 0; o < g.O; ++o) {
+                std::memcpy(gyc.data() + o * ld + t * P, gy + ((s0 + t) * g.O + o) * P,
+                            sizeof(float) * P);
+              }
+            }
+            gya = gyc.data();
+          }
           for (int64_t grp = 0; grp < g.groups; ++grp) {
-            const float* xg = x + (n * g.C + grp * Cg) * HW;
-            if (!pointwise) im2col(g, xg, col.data());
-            sgemm(false, true, Og, Kg, P, gyn + grp * Og * P, P, pointwise ? xg : col.data(), P,
-                  1.0f, wbuf.data() + ch * wsize + grp * Og * Kg, Kg);
+            const float* colp = x + (s0 * g.C + grp * Cg) * HW;  // pointwise: x is col
+            if (!pointwise) {
+              for (int64_t t = 0; t < cnt; ++t) {
+                k.im2col(&g, x + ((s0 + t) * g.C + grp * Cg) * HW, col.data() + t * P, ld);
+              }
+              colp = col.data();
+            }
+            sgemm(false, true, Og, Kg, ld, gya + grp * Og * ld, ld, colp, ld,
+                  s0 == n0 ? 0.0f : 1.0f, wb + grp * Og * Kg, Kg);
           }
         }
-        if (gb != nullptr) {
-          float* bb = bbuf.data() + ch * g.O;
+      }
+      if (gb != nullptr) {
+        float* bb = bbuf.data() + ch * g.O;
+        for (int64_t n = n0; n < n_end; ++n) {
           for (int64_t o = 0; o < g.O; ++o) {
-            const float* r = gyn + o * P;
+            const float* r = gy + (n * g.O + o) * P;
             float s = 0.0f;
             for (int64_t p = 0; p < P; ++p) s += r[p];
             bb[o] += s;

@@ -9,7 +9,8 @@
 // Files:
 //   conv2d.h            geometry, the ISA kernel table and the driver entry points
 //   conv2d_scalar.cpp / conv2d_avx2.cpp / conv2d_avx512.cpp
-//                       the direct single-input-channel kernel (first layer, depthwise)
+//                       im2col / col2im (masked row copies) and the direct
+//                       single-input-channel kernel (first layer, depthwise)
 //   conv2d.cpp          driver: im2col / col2im + fv::sgemm, threading, fixed-chunk reductions
 //   conv2d_bind.cpp     pybind11: validation, allocation, GIL release
 // Tests: tests/test_conv.py against tests/reference/conv.py.
@@ -36,7 +37,15 @@ struct ConvGeom {
   int64_t Kg() const { return Cg() * kh * kw; }  // GEMM reduction length per group
 };
 
+// The ISA files read ConvGeom's fields only (never its inline members, which would be
+// compiled with their ISA flags and could be merged into other objects).
 struct ConvKernels {
+  // col[((c*kh + i)*kw + j)*ld + oh*OW + ow] = x[c, oh*sh - pt + i*dh, ow*sw - pl + j*dw]
+  // (0 outside the input) for the C/groups channels starting at x (one group of one image).
+  void (*im2col)(const ConvGeom* g, const float* x, float* col, int64_t ld);
+  // Its adjoint: x[c, ih, iw] += col[...] over every tap that read (c, ih, iw), in the fixed
+  // (c, i, j, oh, ow) order (so every ISA gives the same bits). x must be zeroed by the caller.
+  void (*col2im)(const ConvGeom* g, const float* col, int64_t ld, float* x);
   // Direct convolution of ONE input channel, stride 1, dilation 1, no padding (the caller
   // pads): xp is Hp x Wp (row stride Wp), w is [O][kh*kw], bias is [O] or null.
   //   y[o*y_stride + oh*OW + ow] = relu?(bias[o] + sum_{i,j} w[o][i*kw+j] * xp[(oh+i)*Wp + ow+j])

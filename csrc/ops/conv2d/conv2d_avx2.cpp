@@ -1,6 +1,6 @@
-// conv2d, AVX2 direct single-input-channel kernel (see conv2d.h).
+// conv2d, AVX2 kernels (see conv2d.h): im2col, col2im, direct single channel.
 //
-// Register block: 16 output pixels of one row (two ymm, masked at the row end) x OB output
+// direct_c1 register block: 16 output pixels of one row (two ymm, masked at the row end) x OB output
 // channels (6 keeps 12 accumulators + 2 inputs + 1 weight within 16 registers); per tap one
 // pair of input loads feeds 2*OB FMAs against broadcast weights. Every output element sums its
 // taps in (i, j) order from 0 with FMA, whatever block it falls in.
@@ -14,6 +14,95 @@ namespace {
 __m256i lane_mask(int64_t r) {
   const int n = r >= 8 ? 8 : (r <= 0 ? 0 : static_cast<int>(r));
   return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
+// dst[0, n) = 0
+void zero_row(float* dst, int64_t n) {
+  for (int64_t q = 0; q < n; q += 8) _mm256_maskstore_ps(dst + q, lane_mask(n - q), _mm256_setzero_ps());
+}
+
+// dst[q] = s[q] for q in [lo, hi), 0 elsewhere in [0, n)
+void copy_row(float* dst, const float* s, int64_t n, int64_t lo, int64_t hi) {
+  for (int64_t q = 0; q < n; q += 8) {
+    const __m256i ld = _mm256_andnot_si256(lane_mask(lo - q), lane_mask(hi - q));
+    _mm256_maskstore_ps(dst + q, lane_mask(n - q), _mm256_maskload_ps(s + q, ld));
+  }
+}
+
+// d[q] += s[q] for q in [lo, hi)
+void add_row(float* d, const float* s, int64_t lo, int64_t hi) {
+  for (int64_t q = lo; q < hi; q += 8) {
+    const __m256i m = lane_mask(hi - q);
+    _mm256_maskstore_ps(d + q, m, _mm256_add_ps(_mm256_maskload_ps(d + q, m),
+                                                _mm256_maskload_ps(s + q, m)));
+  }
+}
+
+// Output columns [lo, hi) whose input column ow*sw + off lies inside [0, W).
+void valid_range(int64_t off, int64_t s, int64_t W, int64_t OW, int64_t* lo, int64_t* hi) {
+  int64_t l = off >= 0 ? 0 : (-off + s - 1) / s;
+  int64_t h = W - 1 - off >= 0 ? (W - 1 - off) / s + 1 : 0;
+  if (h > OW) h = OW;
+  if (l > h) l = h;
+  *lo = l;
+  *hi = h;
+}
+
+// Rows are short (OW ~ 3..30 in small CNNs), so each is a few masked vector ops instead of a
+// memcpy call. For stride 1, s = input row + off: lanes outside [lo, hi) are masked off and
+// never read (masked loads do not fault).
+void im2col(const ConvGeom* g, const float* x, float* col, int64_t ld) {
+  const int64_t Cg = g->C / g->groups, OW = g->OW;
+  for (int64_t c = 0; c < Cg; ++c) {
+    for (int64_t i = 0; i < g->kh; ++i) {
+      for (int64_t j = 0; j < g->kw; ++j) {
+        float* row = col + ((c * g->kh + i) * g->kw + j) * ld;
+        const int64_t off = j * g->dw - g->pl;
+        int64_t lo, hi;
+        valid_range(off, g->sw, g->W, OW, &lo, &hi);
+        for (int64_t oh = 0; oh < g->OH; ++oh) {
+          float* dst = row + oh * OW;
+          const int64_t ih = oh * g->sh - g->pt + i * g->dh;
+          if (ih < 0 || ih >= g->H) {
+            zero_row(dst, OW);
+            continue;
+          }
+          const float* src = x + (c * g->H + ih) * g->W;
+          if (g->sw == 1) {
+            copy_row(dst, src + off, OW, lo, hi);
+          } else {
+            zero_row(dst, OW);
+            for (int64_t ow = lo; ow < hi; ++ow) dst[ow] = src[ow * g->sw + off];
+          }
+        }
+      }
+    }
+  }
+}
+
+void col2im(const ConvGeom* g, const float* col, int64_t ld, float* x) {
+  const int64_t Cg = g->C / g->groups, OW = g->OW;
+  for (int64_t c = 0; c < Cg; ++c) {
+    for (int64_t i = 0; i < g->kh; ++i) {
+      for (int64_t j = 0; j < g->kw; ++j) {
+        const float* row = col + ((c * g->kh + i) * g->kw + j) * ld;
+        const int64_t off = j * g->dw - g->pl;
+        int64_t lo, hi;
+        valid_range(off, g->sw, g->W, OW, &lo, &hi);
+        for (int64_t oh = 0; oh < g->OH; ++oh) {
+          const int64_t ih = oh * g->sh - g->pt + i * g->dh;
+          if (ih < 0 || ih >= g->H) continue;
+          const float* src = row + oh * OW;
+          float* dst = x + (c * g->H + ih) * g->W;
+          if (g->sw == 1) {
+            add_row(dst + off, src, lo, hi);
+          } else {
+            for (int64_t ow = lo; ow < hi; ++ow) dst[ow * g->sw + off] += src[ow];
+          }
+        }
+      }
+    }
+  }
 }
 
 template <int OB>
@@ -71,6 +160,6 @@ void direct_c1(const float* xp, int64_t Hp, int64_t Wp, const float* w, const fl
 
 }  // namespace
 
-extern const ConvKernels conv2d_kernels_avx2 = {&direct_c1};
+extern const ConvKernels conv2d_kernels_avx2 = {&im2col, &col2im, &direct_c1};
 
 }  // namespace fv

@@ -1,8 +1,67 @@
-// conv2d, scalar reference of the direct single-input-channel kernel (see conv2d.h).
+// conv2d, scalar reference kernels (see conv2d.h): im2col, col2im, direct single channel.
+#include <cstring>
+
 #include "ops/conv2d/conv2d.h"
 
 namespace fv {
 namespace {
+
+// Output columns [lo, hi) whose input column ow*sw + off lies inside [0, W).
+void valid_range(int64_t off, int64_t s, int64_t W, int64_t OW, int64_t* lo, int64_t* hi) {
+  int64_t l = off >= 0 ? 0 : (-off + s - 1) / s;
+  int64_t h = W - 1 - off >= 0 ? (W - 1 - off) / s + 1 : 0;
+  if (h > OW) h = OW;
+  if (l > h) l = h;
+  *lo = l;
+  *hi = h;
+}
+
+void im2col(const ConvGeom* g, const float* x, float* col, int64_t ld) {
+  const int64_t Cg = g->C / g->groups, OW = g->OW;
+  for (int64_t c = 0; c < Cg; ++c) {
+    for (int64_t i = 0; i < g->kh; ++i) {
+      for (int64_t j = 0; j < g->kw; ++j) {
+        float* row = col + ((c * g->kh + i) * g->kw + j) * ld;
+        const int64_t off = j * g->dw - g->pl;
+        int64_t lo, hi;
+        valid_range(off, g->sw, g->W, OW, &lo, &hi);
+        for (int64_t oh = 0; oh < g->OH; ++oh) {
+          float* dst = row + oh * OW;
+          const int64_t ih = oh * g->sh - g->pt + i * g->dh;
+          if (ih < 0 || ih >= g->H) {
+            std::memset(dst, 0, sizeof(float) * OW);
+            continue;
+          }
+          const float* src = x + (c * g->H + ih) * g->W;
+          for (int64_t ow = 0; ow < lo; ++ow) dst[ow] = 0.0f;
+          for (int64_t ow = lo; ow < hi; ++ow) dst[ow] = src[ow * g->sw + off];
+          for (int64_t ow = hi; ow < OW; ++ow) dst[ow] = 0.0f;
+        }
+      }
+    }
+  }
+}
+
+void col2im(const ConvGeom* g, const float* col, int64_t ld, float* x) {
+  const int64_t Cg = g->C / g->groups, OW = g->OW;
+  for (int64_t c = 0; c < Cg; ++c) {
+    for (int64_t i = 0; i < g->kh; ++i) {
+      for (int64_t j = 0; j < g->kw; ++j) {
+        const float* row = col + ((c * g->kh + i) * g->kw + j) * ld;
+        const int64_t off = j * g->dw - g->pl;
+        int64_t lo, hi;
+        valid_range(off, g->sw, g->W, OW, &lo, &hi);
+        for (int64_t oh = 0; oh < g->OH; ++oh) {
+          const int64_t ih = oh * g->sh - g->pt + i * g->dh;
+          if (ih < 0 || ih >= g->H) continue;
+          const float* src = row + oh * OW;
+          float* dst = x + (c * g->H + ih) * g->W;
+          for (int64_t ow = lo; ow < hi; ++ow) dst[ow * g->sw + off] += src[ow];
+        }
+      }
+    }
+  }
+}
 
 void direct_c1(const float* xp, int64_t Hp, int64_t Wp, const float* w, const float* bias,
                int64_t O, int64_t kh, int64_t kw, int64_t OH, int64_t OW, bool relu, float* y,
@@ -27,6 +86,6 @@ void direct_c1(const float* xp, int64_t Hp, int64_t Wp, const float* w, const fl
 
 }  // namespace
 
-extern const ConvKernels conv2d_kernels_scalar = {&direct_c1};
+extern const ConvKernels conv2d_kernels_scalar = {&im2col, &col2im, &direct_c1};
 
 }  // namespace fv
