@@ -16,26 +16,23 @@ __m256i lane_mask(int64_t r) {
   return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
 }
 
+// im2col/col2im rows are plain loops that the compiler vectorises: on AMD cores the AVX2
+// masked store (vmaskmovps) is microcoded and made them slower than scalar code.
 // dst[0, n) = 0
 void zero_row(float* dst, int64_t n) {
-  for (int64_t q = 0; q < n; q += 8) _mm256_maskstore_ps(dst + q, lane_mask(n - q), _mm256_setzero_ps());
+  for (int64_t q = 0; q < n; ++q) dst[q] = 0.0f;
 }
 
 // dst[q] = s[q] for q in [lo, hi), 0 elsewhere in [0, n)
 void copy_row(float* dst, const float* s, int64_t n, int64_t lo, int64_t hi) {
-  for (int64_t q = 0; q < n; q += 8) {
-    const __m256i ld = _mm256_andnot_si256(lane_mask(lo - q), lane_mask(hi - q));
-    _mm256_maskstore_ps(dst + q, lane_mask(n - q), _mm256_maskload_ps(s + q, ld));
-  }
+  for (int64_t q = 0; q < lo; ++q) dst[q] = 0.0f;
+  for (int64_t q = lo; q < hi; ++q) dst[q] = s[q];
+  for (int64_t q = hi; q < n; ++q) dst[q] = 0.0f;
 }
 
 // d[q] += s[q] for q in [lo, hi)
 void add_row(float* d, const float* s, int64_t lo, int64_t hi) {
-  for (int64_t q = lo; q < hi; q += 8) {
-    const __m256i m = lane_mask(hi - q);
-    _mm256_maskstore_ps(d + q, m, _mm256_add_ps(_mm256_maskload_ps(d + q, m),
-                                                _mm256_maskload_ps(s + q, m)));
-  }
+  for (int64_t q = lo; q < hi; ++q) d[q] += s[q];
 }
 
 // Output columns [lo, hi) whose input column ow*sw + off lies inside [0, W).
@@ -48,9 +45,7 @@ void valid_range(int64_t off, int64_t s, int64_t W, int64_t OW, int64_t* lo, int
   *hi = h;
 }
 
-// Rows are short (OW ~ 3..30 in small CNNs), so each is a few masked vector ops instead of a
-// memcpy call. For stride 1, s = input row + off: lanes outside [lo, hi) are masked off and
-// never read (masked loads do not fault).
+// For stride 1, copy_row gets s = input row + off and reads s[q] for q in [lo, hi) only.
 void im2col(const ConvGeom* g, const float* x, float* col, int64_t ld) {
   const int64_t Cg = g->C / g->groups, OW = g->OW;
   for (int64_t c = 0; c < Cg; ++c) {

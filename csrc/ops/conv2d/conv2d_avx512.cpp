@@ -29,15 +29,6 @@ void copy_row(float* dst, const float* s, int64_t n, int64_t lo, int64_t hi) {
   }
 }
 
-// d[q] += s[q] for q in [lo, hi)
-void add_row(float* d, const float* s, int64_t lo, int64_t hi) {
-  for (int64_t q = lo; q < hi; q += 16) {
-    const __mmask16 m = lane_mask(hi - q);
-    _mm512_mask_storeu_ps(d + q, m, _mm512_add_ps(_mm512_maskz_loadu_ps(m, d + q),
-                                                  _mm512_maskz_loadu_ps(m, s + q)));
-  }
-}
-
 // Output columns [lo, hi) whose input column ow*sw + off lies inside [0, W).
 void valid_range(int64_t off, int64_t s, int64_t W, int64_t OW, int64_t* lo, int64_t* hi) {
   int64_t l = off >= 0 ? 0 : (-off + s - 1) / s;
@@ -68,7 +59,10 @@ void im2col(const ConvGeom* g, const float* x, float* col, int64_t ld) {
             continue;
           }
           const float* src = x + (c * g->H + ih) * g->W;
-          if (g->sw == 1) {
+          if (g->sw == 1 && OW <= 16) {  // one vector per row: masks fixed for the tap
+            const __mmask16 ld_m = static_cast<__mmask16>(lane_mask(hi) & ~lane_mask(lo));
+            _mm512_mask_storeu_ps(dst, lane_mask(OW), _mm512_maskz_loadu_ps(ld_m, src + off));
+          } else if (g->sw == 1) {
             copy_row(dst, src + off, OW, lo, hi);
           } else {
             zero_row(dst, OW);
@@ -80,7 +74,8 @@ void im2col(const ConvGeom* g, const float* x, float* col, int64_t ld) {
   }
 }
 
-void col2im(const ConvGeom* g, const float* col, int64_t ld, float* x) {
+// Scatter form: x[c, ih, ow*sw + off] += col row, tap by tap (strided columns).
+void col2im_scatter(const ConvGeom* g, const float* col, int64_t ld, float* x) {
   const int64_t Cg = g->C / g->groups, OW = g->OW;
   for (int64_t c = 0; c < Cg; ++c) {
     for (int64_t i = 0; i < g->kh; ++i) {
@@ -94,12 +89,42 @@ void col2im(const ConvGeom* g, const float* col, int64_t ld, float* x) {
           if (ih < 0 || ih >= g->H) continue;
           const float* src = row + oh * OW;
           float* dst = x + (c * g->H + ih) * g->W;
-          if (g->sw == 1) {
-            add_row(dst + off, src, lo, hi);
-          } else {
-            for (int64_t ow = lo; ow < hi; ++ow) dst[ow * g->sw + off] += src[ow];
+          for (int64_t ow = lo; ow < hi; ++ow) dst[ow * g->sw + off] += src[ow];
+        }
+      }
+    }
+  }
+}
+
+// Gather form for column stride 1: each 16-wide piece of an input row is loaded once, gets
+// its taps added in register, and is stored once (the scatter form's overlapping
+// read-modify-write rows stall on store forwarding). Each element still receives its taps in
+// (i, j) order, each at most once, starting from x's value: the scatter's sum, bit for bit.
+// mask_add leaves lanes without a tap untouched (adding +0 would turn -0 into +0).
+void col2im(const ConvGeom* g, const float* col, int64_t ld, float* x) {
+  if (g->sw != 1) return col2im_scatter(g, col, ld, x);
+  const int64_t Cg = g->C / g->groups, OW = g->OW, W = g->W;
+  for (int64_t c = 0; c < Cg; ++c) {
+    for (int64_t ih = 0; ih < g->H; ++ih) {
+      float* xr = x + (c * g->H + ih) * W;
+      for (int64_t q = 0; q < W; q += 16) {
+        const __mmask16 mw = lane_mask(W - q);
+        __m512 acc = _mm512_maskz_loadu_ps(mw, xr + q);
+        for (int64_t i = 0; i < g->kh; ++i) {
+          const int64_t t = ih + g->pt - i * g->dh;  // = oh * sh
+          if (t < 0 || t % g->sh != 0 || t / g->sh >= g->OH) continue;
+          const int64_t oh = t / g->sh;
+          const float* rows = col + (c * g->kh + i) * g->kw * ld + oh * OW;
+          for (int64_t j = 0; j < g->kw; ++j) {
+            const int64_t base = j * g->dw - g->pl;  // iw = ow + base
+            const __mmask16 m = static_cast<__mmask16>(
+                mw & lane_mask(base + OW - q) & ~lane_mask(base - q));
+            if (m == 0) continue;
+            const __m512 v = _mm512_maskz_loadu_ps(m, rows + j * ld + q - base);
+            acc = _mm512_mask_add_ps(acc, m, acc, v);
           }
         }
+        _mm512_mask_storeu_ps(xr + q, mw, acc);
       }
     }
   }
