@@ -39,9 +39,38 @@ void valid_range(int64_t off, int64_t s, int64_t W, int64_t OW, int64_t* lo, int
   *hi = h;
 }
 
-// Rows are short (OW ~ 3..30 in small CNNs), so each is a few masked vector ops instead of a
-// memcpy call. For stride 1, s = input row + off: lanes outside [lo, hi) are masked off and
-// never read (masked loads do not fault).
+// One tap row of col for column stride 1 and OW <= 16: the OH segments (OW values each,
+// zero outside [lo, hi)) are packed back to back into full 16-wide vectors with two lane
+// permutes, so the row is written with whole-vector stores instead of OH short masked ones.
+void im2col_tap_packed(const ConvGeom* g, const float* xc, int64_t i, int64_t off, int64_t lo,
+                       int64_t hi, float* row) {
+  const int64_t OW = g->OW;
+  const __m512i iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+  const __mmask16 seg_m = static_cast<__mmask16>(lane_mask(hi) & ~lane_mask(lo));
+  __m512 acc = _mm512_setzero_ps();
+  int64_t fill = 0;  // valid leading lanes of acc
+  float* out = row;
+  for (int64_t oh = 0; oh < g->OH; ++oh) {
+    const int64_t ih = oh * g->sh - g->pt + i * g->dh;
+    __m512 seg = _mm512_setzero_ps();
+    if (ih >= 0 && ih < g->H) seg = _mm512_maskz_loadu_ps(seg_m, xc + ih * g->W + off);
+    // perm = seg rotated up by fill lanes; merged = acc's lanes [0, fill), then seg's.
+    const __m512i take = _mm512_add_epi32(iota, _mm512_set1_epi32(static_cast<int>(16 - fill)));
+    const __m512 perm = _mm512_permutexvar_ps(take, seg);
+    const __m512 merged = _mm512_mask_blend_ps(static_cast<__mmask16>(lane_mask(fill)), perm, acc);
+    // Branch-free (the full / not-full pattern is irregular): store the valid lanes now; when
+    // the vector is full, move on and keep seg's unwritten lanes, which perm holds at the bottom.
+    _mm512_mask_storeu_ps(out, lane_mask(fill + OW), merged);
+    const bool full = fill + OW >= 16;
+    out += full ? 16 : 0;
+    acc = full ? perm : merged;
+    fill = full ? fill + OW - 16 : fill + OW;
+  }
+  if (fill > 0) _mm512_mask_storeu_ps(out, lane_mask(fill), acc);
+}
+
+// Other rows are a few masked vector ops each. For stride 1, s = input row + off: lanes
+// outside [lo, hi) are masked off and never read (masked loads do not fault).
 void im2col(const ConvGeom* g, const float* x, float* col, int64_t ld) {
   const int64_t Cg = g->C / g->groups, OW = g->OW;
   for (int64_t c = 0; c < Cg; ++c) {
@@ -51,6 +80,10 @@ void im2col(const ConvGeom* g, const float* x, float* col, int64_t ld) {
         const int64_t off = j * g->dw - g->pl;
         int64_t lo, hi;
         valid_range(off, g->sw, g->W, OW, &lo, &hi);
+        if (g->sw == 1 && OW <= 16) {
+          im2col_tap_packed(g, x + c * g->H * g->W, i, off, lo, hi, row);
+          continue;
+        }
         for (int64_t oh = 0; oh < g->OH; ++oh) {
           float* dst = row + oh * OW;
           const int64_t ih = oh * g->sh - g->pt + i * g->dh;
@@ -59,10 +92,7 @@ void im2col(const ConvGeom* g, const float* x, float* col, int64_t ld) {
             continue;
           }
           const float* src = x + (c * g->H + ih) * g->W;
-          if (g->sw == 1 && OW <= 16) {  // one vector per row: masks fixed for the tap
-            const __mmask16 ld_m = static_cast<__mmask16>(lane_mask(hi) & ~lane_mask(lo));
-            _mm512_mask_storeu_ps(dst, lane_mask(OW), _mm512_maskz_loadu_ps(ld_m, src + off));
-          } else if (g->sw == 1) {
+          if (g->sw == 1) {
             copy_row(dst, src + off, OW, lo, hi);
           } else {
             zero_row(dst, OW);
@@ -102,29 +132,30 @@ void col2im_scatter(const ConvGeom* g, const float* col, int64_t ld, float* x) {
 // (i, j) order, each at most once, starting from x's value: the scatter's sum, bit for bit.
 // mask_add leaves lanes without a tap untouched (adding +0 would turn -0 into +0).
 void col2im(const ConvGeom* g, const float* col, int64_t ld, float* x) {
-  if (g->sw != 1) return col2im_scatter(g, col, ld, x);
+  if (g->sw != 1 || g->kw > 32) return col2im_scatter(g, col, ld, x);
   const int64_t Cg = g->C / g->groups, OW = g->OW, W = g->W;
-  for (int64_t c = 0; c < Cg; ++c) {
-    for (int64_t ih = 0; ih < g->H; ++ih) {
-      float* xr = x + (c * g->H + ih) * W;
-      for (int64_t q = 0; q < W; q += 16) {
-        const __mmask16 mw = lane_mask(W - q);
-        __m512 acc = _mm512_maskz_loadu_ps(mw, xr + q);
+  __mmask16 mj[32];  // per tap column j: the lanes of this 16-wide piece it reaches
+  for (int64_t q = 0; q < W; q += 16) {
+    const __mmask16 mw = lane_mask(W - q);
+    for (int64_t j = 0; j < g->kw; ++j) {
+      const int64_t base = j * g->dw - g->pl;  // iw = ow + base
+      mj[j] = static_cast<__mmask16>(mw & lane_mask(base + OW - q) & ~lane_mask(base - q));
+    }
+    for (int64_t c = 0; c < Cg; ++c) {
+      for (int64_t ih = 0; ih < g->H; ++ih) {
+        float* xr = x + (c * g->H + ih) * W + q;
+        __m512 acc = _mm512_maskz_loadu_ps(mw, xr);
         for (int64_t i = 0; i < g->kh; ++i) {
           const int64_t t = ih + g->pt - i * g->dh;  // = oh * sh
           if (t < 0 || t % g->sh != 0 || t / g->sh >= g->OH) continue;
-          const int64_t oh = t / g->sh;
-          const float* rows = col + (c * g->kh + i) * g->kw * ld + oh * OW;
+          const float* rows = col + (c * g->kh + i) * g->kw * ld + (t / g->sh) * OW + q + g->pl;
           for (int64_t j = 0; j < g->kw; ++j) {
-            const int64_t base = j * g->dw - g->pl;  // iw = ow + base
-            const __mmask16 m = static_cast<__mmask16>(
-                mw & lane_mask(base + OW - q) & ~lane_mask(base - q));
-            if (m == 0) continue;
-            const __m512 v = _mm512_maskz_loadu_ps(m, rows + j * ld + q - base);
-            acc = _mm512_mask_add_ps(acc, m, acc, v);
+            if (mj[j] == 0) continue;
+            const __m512 v = _mm512_maskz_loadu_ps(mj[j], rows + j * (ld - g->dw));
+            acc = _mm512_mask_add_ps(acc, mj[j], acc, v);
           }
         }
-        _mm512_mask_storeu_ps(xr + q, mw, acc);
+        _mm512_mask_storeu_ps(xr, mw, acc);
       }
     }
   }
