@@ -92,6 +92,9 @@ PATH_CASES = [
     (5, 32, 64, 13, 13, 3, 3, (1, 1), (0, 0), (1, 1), 1),
     (2, 9, 8, 15, 17, 3, 2, (2, 3), (1, 2), (2, 1), 1),
     (2, 5, 6, 11, 35, 3, 4, (2, 1), (1, 2), (2, 2), 1),
+    # several side-by-side image batches, the last one short (forward 16 + 4, backward 8+8+4)
+    (20, 2, 3, 4, 4, 3, 3, (1, 1), (0, 0), (1, 1), 1),
+    (11, 4, 6, 5, 5, 3, 3, (1, 1), (1, 1), (1, 1), 2),
 ]
 
 
@@ -134,6 +137,7 @@ def test_small_integers_bit_identical_across_isas(rng, case):
 
 
 @pytest.mark.parametrize("case", [PATH_CASES[0], PATH_CASES[5], PATH_CASES[8], PATH_CASES[9],
+                                  PATH_CASES[11], PATH_CASES[12],
                                   (9, 3, 5, 6, 7, 3, 3, (1, 1), (1, 1), (1, 1), 1)])
 def test_one_vs_two_threads_bitwise(isa, threads, rng, case):
     N, C, O, H, W, kh, kw, stride, padding, dilation, groups = case

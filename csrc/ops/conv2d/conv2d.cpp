@@ -5,13 +5,16 @@
 //   direct    Cg == 1, stride 1, dilation 1 (first layers with C = 1, depthwise): the ISA
 //             kernel on a zero-padded copy of the input plane; K = kh*kw is too short for GEMM.
 //   pointwise 1x1, stride 1, no padding: the input image already is the col matrix.
-//   im2col    everything else: col[Kg, P] per image and group, then one GEMM
-//             y_g[Og, P] = W_g[Og, Kg] x col[Kg, P] with the bias-per-row + relu epilogue.
-// Backward data: gcol = W_g^T x gy_g (sgemm trans_a) then col2im (scatter-add within one
-// image, so threads over images never race). Backward weight/bias: the batch is cut into
-// FIXED chunks of kChunk images; each chunk accumulates into its own buffer (beta = 1 sgemm
-// calls in image order), then the chunk buffers are summed in chunk order, so the result does
-// not depend on the thread count.
+//   im2col    everything else: for a batch of nb images side by side, col[Kg, nb*P] and one
+//             GEMM y_g[Og, nb*P] = W_g[Og, Kg] x col with the bias-per-row + relu epilogue.
+//             Side by side, small images (5x5 -> P = 9) still make GEMMs with a wide N.
+// Backward data: gcol[Kg, nb*P] = W_g^T x gy_g (sgemm trans_a), then col2im per image
+// (within one image, so threads never race). Backward weight/bias: the batch is cut into
+// FIXED chunks of kChunk images; each chunk computes its own buffer (one GEMM with the long
+// reduction nb*P per batch, accumulated with beta = 1 in image order), then the chunk buffers
+// are summed in chunk order, so the result does not depend on the thread count.
+// nb depends on the shape only; sgemm's results do not depend on N or the tile an element
+// falls in, so batching never changes bits either.
 #include <cstring>
 #include <vector>
 
@@ -23,13 +26,6 @@ namespace fv {
 namespace {
 
 const KernelSet<ConvKernels> kConv = FV_KERNEL_SET(ConvKernels, conv2d_kernels);
-constexpr int64_t kChunk = 4;       // images per weight-gradient chunk (fixed: determinism)
-constexpr int64_t kDirectOc = 16;   // output channels per direct-path work unit
-// Weight gradient: images of a chunk go side by side into one col matrix [Kg, nb*P] so that
-// one GEMM with a long reduction (nb*P) replaces nb short ones; nb is capped so that the
-// buffer stays cache-sized. It depends on the shape only (determinism).
-constexpr int64_t kColCap = 1 << 18;  // floats
-
 bool use_direct(const ConvGeom& g) {
   return g.Cg() == 1 && g.sh == 1 && g.sw == 1 && g.dh == 1 && g.dw == 1;
 }
@@ -37,6 +33,22 @@ bool use_direct(const ConvGeom& g) {
 bool use_pointwise(const ConvGeom& g) {
   return g.kh == 1 && g.kw == 1 && g.sh == 1 && g.sw == 1 && g.pt == 0 && g.pb == 0 &&
          g.pl == 0 && g.pr == 0;
+}
+
+constexpr int64_t kChunk = 8;       // images per weight-gradient chunk (fixed: determinism)
+constexpr int64_t kDirectOc = 16;   // output channels per direct-path work unit
+constexpr int64_t kColCap = 1 << 18;  // floats in one col batch (stays in L2)
+constexpr int64_t kCols = 512;        // GEMM columns wanted per batch
+constexpr int64_t kMaxBatch = 16;     // forward: keeps >= 4 work items at batch 64
+
+// Images per side-by-side batch: enough for ~kCols GEMM columns, within kColCap floats.
+int64_t batch_images(const ConvGeom& g, int64_t cap) {
+  const int64_t P = g.P(), KP = g.Kg() * P;
+  int64_t nb = (kCols + P - 1) / P;
+  if (nb > kColCap / KP) nb = kColCap / KP;
+  if (nb > cap) nb = cap;
+  if (nb < 1 || use_pointwise(g)) nb = 1;  // pointwise: x itself is one image's col
+  return nb;
 }
 
 void forward_direct(const ConvGeom& g, const float* x, const float* w, const float* bias,
@@ -80,22 +92,36 @@ void conv2d_forward(const ConvGeom& g, const float* x, const float* w, const flo
   const ConvKernels& k = kConv.cpu();
   const int64_t Og = g.Og(), Cg = g.Cg(), Kg = g.Kg(), P = g.P();
   const bool pointwise = use_pointwise(g);
-  // One image per item; at batch 1 the single item runs on the calling thread, outside any
-  // parallel region, so sgemm splits the one big GEMM over the threads itself.
-  parallel_for(g.N, 1, [&](int64_t b, int64_t e) {
-    std::vector<float> col(pointwise ? 0 : Kg * P);
-    for (int64_t n = b; n < e; ++n) {
+  const int64_t nb = batch_images(g, kMaxBatch);
+  const int64_t n_items = (g.N + nb - 1) / nb;
+  // Work item = one batch of nb images. At batch 1 the single item runs on the calling
+  // thread, outside any parallel region, so sgemm splits the one GEMM over the threads itself.
+  parallel_for(n_items, 1, [&](int64_t b, int64_t e) {
+    std::vector<float> col(pointwise ? 0 : Kg * nb * P);
+    std::vector<float> ybuf(nb > 1 ? Og * nb * P : 0);
+    for (int64_t item = b; item < e; ++item) {
+      const int64_t s0 = item * nb, cnt = s0 + nb <= g.N ? nb : g.N - s0, ld = cnt * P;
       for (int64_t grp = 0; grp < g.groups; ++grp) {
-        const float* xg = x + (n * g.C + grp * Cg) * g.H * g.W;
-        if (!pointwise) k.im2col(&g, xg, col.data(), P);
+        const float* xg = x + (s0 * g.C + grp * Cg) * g.H * g.W;
+        if (!pointwise) {
+          for (int64_t t = 0; t < cnt; ++t) {
+            k.im2col(&g, x + ((s0 + t) * g.C + grp * Cg) * g.H * g.W, col.data() + t * P, ld);
+          }
+        }
         GemmEpilogue ep;
         if (bias != nullptr) {
           ep.bias_kind = GemmEpilogue::Bias::per_row;
           ep.bias = bias + grp * Og;
         }
         ep.relu = relu;
-        sgemm(false, false, Og, P, Kg, w + grp * Og * Kg, Kg, pointwise ? xg : col.data(), P,
-              0.0f, y + (n * g.O + grp * Og) * P, P, ep);
+        float* yg = y + (s0 * g.O + grp * Og) * P;
+        sgemm(false, false, Og, ld, Kg, w + grp * Og * Kg, Kg, pointwise ? xg : col.data(), ld,
+              0.0f, cnt > 1 ? ybuf.data() : yg, ld, ep);
+        for (int64_t t = 0; cnt > 1 && t < cnt; ++t) {  // [Og, cnt*P] -> images' NCHW planes
+          for (int64_t o = 0; o < Og; ++o) {
+            std::memcpy(yg + (t * g.O + o) * P, ybuf.data() + o * ld + t * P, sizeof(float) * P);
+          }
+        }
       }
     }
   });
@@ -108,49 +134,43 @@ void conv2d_backward(const ConvGeom& g, const float* gy, const float* x, const f
   const bool pointwise = use_pointwise(g);
   const int64_t n_chunks = (g.N + kChunk - 1) / kChunk;
   const int64_t wsize = g.O * Kg;
-  // Images per weight GEMM (a divisor-free cap: the last group of a chunk may be shorter).
-  int64_t nb = kColCap / (Kg * P > 0 ? Kg * P : 1);
-  if (nb < 1) nb = 1;
-  if (nb > kChunk) nb = kChunk;
-  if (pointwise) nb = 1;  // x itself is the col matrix of one image
+  const int64_t nb = batch_images(g, kChunk);
   std::vector<float> wbuf(gw ? n_chunks * wsize : 0, 0.0f);
   std::vector<float> bbuf(gb ? n_chunks * g.O : 0, 0.0f);
   parallel_for(n_chunks, 1, [&](int64_t b, int64_t e) {
-    std::vector<float> gcol(gx != nullptr && !pointwise ? Kg * P : 0);
+    std::vector<float> gcol(gx != nullptr && !pointwise ? Kg * nb * P : 0);
     std::vector<float> col(gw != nullptr && !pointwise ? Kg * nb * P : 0);
-    std::vector<float> gyc(gw != nullptr && nb > 1 ? g.O * nb * P : 0);
+    std::vector<float> gyc(nb > 1 && (gx != nullptr || gw != nullptr) ? g.O * nb * P : 0);
     for (int64_t ch = b; ch < e; ++ch) {
       const int64_t n0 = ch * kChunk;
       const int64_t n_end = n0 + kChunk < g.N ? n0 + kChunk : g.N;
-      if (gx != nullptr) {
-        for (int64_t n = n0; n < n_end; ++n) {
-          const float* gyn = gy + n * g.O * P;
-          float* gxn = gx + n * g.C * HW;
-          if (!pointwise) std::memset(gxn, 0, sizeof(float) * g.C * HW);
+      for (int64_t s0 = n0; s0 < n_end && (gx != nullptr || gw != nullptr); s0 += nb) {
+        const int64_t cnt = s0 + nb < n_end ? nb : n_end - s0;
+        const int64_t ld = cnt * P;
+        // gy of the cnt images as [O, cnt*P] (a view when cnt == 1).
+        const float* gya = gy + s0 * g.O * P;
+        if (cnt > 1) {
+          for (int64_t t = 0; t < cnt; ++t) {
+            for (int64_t o = 0; o < g.O; ++o) {
+              std::memcpy(gyc.data() + o * ld + t * P, gy + ((s0 + t) * g.O + o) * P,
+                          sizeof(float) * P);
+            }
+          }
+          gya = gyc.data();
+        }
+        if (gx != nullptr) {
+          if (!pointwise) std::memset(gx + s0 * g.C * HW, 0, sizeof(float) * cnt * g.C * HW);
           for (int64_t grp = 0; grp < g.groups; ++grp) {
-            float* dst = pointwise ? gxn + grp * Cg * HW : gcol.data();
-            sgemm(true, false, Kg, P, Og, w + grp * Og * Kg, Kg, gyn + grp * Og * P, P, 0.0f,
-                  dst, P);
-            if (!pointwise) k.col2im(&g, gcol.data(), P, gxn + grp * Cg * HW);
+            float* gxg = gx + (s0 * g.C + grp * Cg) * HW;
+            sgemm(true, false, Kg, ld, Og, w + grp * Og * Kg, Kg, gya + grp * Og * ld, ld, 0.0f,
+                  pointwise ? gxg : gcol.data(), ld);
+            for (int64_t t = 0; !pointwise && t < cnt; ++t) {
+              k.col2im(&g, gcol.data() + t * P, ld, gxg + t * g.C * HW);
+            }
           }
         }
-      }
-      if (gw != nullptr) {
-        float* wb = wbuf.data() + ch * wsize;
-        for (int64_t s0 = n0; s0 < n_end; s0 += nb) {
-          const int64_t cnt = s0 + nb < n_end ? nb : n_end - s0;
-          const int64_t ld = cnt * P;
-          // gy of the cnt images as [O, cnt*P] (a view when cnt == 1).
-          const float* gya = gy + s0 * g.O * P;
-          if (cnt > 1) {
-            for (int64_t t = 0; t < cnt; ++t) {
-              for (int64_t o = 0; o < g.O; ++o) {
-                std::memcpy(gyc.data() + o * ld + t * P, gy + ((s0 + t) * g.O + o) * P,
-                            sizeof(float) * P);
-              }
-            }
-            gya = gyc.data();
-          }
+        if (gw != nullptr) {
+          float* wb = wbuf.data() + ch * wsize;
           for (int64_t grp = 0; grp < g.groups; ++grp) {
             const float* colp = x + (s0 * g.C + grp * Cg) * HW;  // pointwise: x is col
             if (!pointwise) {
