@@ -13,7 +13,9 @@
 // FIXED chunks of kChunk images; each chunk computes its own buffer (one GEMM with the long
 // reduction nb*P per batch, accumulated with beta = 1 in image order), then the chunk buffers
 // are summed in chunk order, so the result does not depend on the thread count.
-// nb depends on the shape only; sgemm's results do not depend on N or the tile an element
+// Direct-path 3x3 weight gradients (C = 1 first layers, depthwise) use the ISA kernel
+// wgrad_c1_3x3 per image into the same chunk buffers instead ([O, P] x [P, 9] is too narrow
+// a GEMM). nb depends on the shape only; sgemm's results do not depend on N or the tile an element
 // falls in, so batching never changes bits either.
 #include <cstring>
 #include <vector>
@@ -29,6 +31,9 @@ const KernelSet<ConvKernels> kConv = FV_KERNEL_SET(ConvKernels, conv2d_kernels);
 bool use_direct(const ConvGeom& g) {
   return g.Cg() == 1 && g.sh == 1 && g.sw == 1 && g.dh == 1 && g.dw == 1;
 }
+
+// Weight gradient of the direct path's common case (first layer, depthwise 3x3).
+bool use_wgrad_direct(const ConvGeom& g) { return use_direct(g) && g.kh == 3 && g.kw == 3; }
 
 bool use_pointwise(const ConvGeom& g) {
   return g.kh == 1 && g.kw == 1 && g.sh == 1 && g.sw == 1 && g.pt == 0 && g.pb == 0 &&
@@ -135,16 +140,21 @@ void conv2d_backward(const ConvGeom& g, const float* gy, const float* x, const f
   const int64_t n_chunks = (g.N + kChunk - 1) / kChunk;
   const int64_t wsize = g.O * Kg;
   const int64_t nb = batch_images(g, kChunk);
+  const bool wdirect = gw != nullptr && use_wgrad_direct(g);
+  const int64_t Hp = g.H + g.pt + g.pb, Wp = g.W + g.pl + g.pr;
+  const bool padded = Hp != g.H || Wp != g.W;
   std::vector<float> wbuf(gw ? n_chunks * wsize : 0, 0.0f);
   std::vector<float> bbuf(gb ? n_chunks * g.O : 0, 0.0f);
   parallel_for(n_chunks, 1, [&](int64_t b, int64_t e) {
     std::vector<float> gcol(gx != nullptr && !pointwise ? Kg * nb * P : 0);
-    std::vector<float> col(gw != nullptr && !pointwise ? Kg * nb * P : 0);
-    std::vector<float> gyc(nb > 1 && (gx != nullptr || gw != nullptr) ? g.O * nb * P : 0);
+    std::vector<float> col(gw != nullptr && !wdirect && !pointwise ? Kg * nb * P : 0);
+    std::vector<float> pad(wdirect && padded ? Hp * Wp : 0, 0.0f);
+    std::vector<float> gyc(nb > 1 && (gx != nullptr || (gw && !wdirect)) ? g.O * nb * P : 0);
     for (int64_t ch = b; ch < e; ++ch) {
       const int64_t n0 = ch * kChunk;
       const int64_t n_end = n0 + kChunk < g.N ? n0 + kChunk : g.N;
-      for (int64_t s0 = n0; s0 < n_end && (gx != nullptr || gw != nullptr); s0 += nb) {
+      for (int64_t s0 = n0; s0 < n_end && (gx != nullptr || (gw != nullptr && !wdirect));
+           s0 += nb) {
         const int64_t cnt = s0 + nb < n_end ? nb : n_end - s0;
         const int64_t ld = cnt * P;
         // gy of the cnt images as [O, cnt*P] (a view when cnt == 1).
@@ -169,7 +179,7 @@ void conv2d_backward(const ConvGeom& g, const float* gy, const float* x, const f
             }
           }
         }
-        if (gw != nullptr) {
+        if (gw != nullptr && !wdirect) {
           float* wb = wbuf.data() + ch * wsize;
           for (int64_t grp = 0; grp < g.groups; ++grp) {
             const float* colp = x + (s0 * g.C + grp * Cg) * HW;  // pointwise: x is col
@@ -184,15 +194,25 @@ void conv2d_backward(const ConvGeom& g, const float* gy, const float* x, const f
           }
         }
       }
-      if (gb != nullptr) {
-        float* bb = bbuf.data() + ch * g.O;
+      if (wdirect) {  // image by image, group by group, into the zeroed chunk buffer
         for (int64_t n = n0; n < n_end; ++n) {
-          for (int64_t o = 0; o < g.O; ++o) {
-            const float* r = gy + (n * g.O + o) * P;
-            float s = 0.0f;
-            for (int64_t p = 0; p < P; ++p) s += r[p];
-            bb[o] += s;
+          for (int64_t grp = 0; grp < g.groups; ++grp) {
+            const float* plane = x + (n * g.C + grp) * HW;  // Cg == 1
+            if (padded) {
+              for (int64_t r = 0; r < g.H; ++r) {
+                std::memcpy(pad.data() + (r + g.pt) * Wp + g.pl, plane + r * g.W,
+                            sizeof(float) * g.W);
+              }
+              plane = pad.data();
+            }
+            k.wgrad_c1_3x3(plane, Wp, gy + (n * g.O + grp * Og) * P, Og, g.OH, g.OW,
+                           wbuf.data() + ch * wsize + grp * Og * 9);
           }
+        }
+      }
+      if (gb != nullptr) {
+        for (int64_t n = n0; n < n_end; ++n) {
+          k.row_sums(gy + n * g.O * P, g.O, P, bbuf.data() + ch * g.O);
         }
       }
     }

@@ -54,6 +54,15 @@ struct ConvKernels {
   void (*direct_c1)(const float* xp, int64_t Hp, int64_t Wp, const float* w, const float* bias,
                     int64_t O, int64_t kh, int64_t kw, int64_t OH, int64_t OW, bool relu,
                     float* y, int64_t y_stride);
+  // Weight gradient of a 3x3 direct_c1 (one input channel, stride 1, dilation 1) for one
+  // image: gw[o*9 + i*3 + j] += sum_{oh, ow} gy[o*P + oh*OW + ow] * xp[(oh+i)*Wp + ow+j],
+  // P = OH*OW. (As a GEMM this is [O, P] x [P, 9]: N = 9 is too narrow for a GEMM kernel.)
+  // Each (o, tap) sum runs in a fixed order per ISA, then is added to gw.
+  void (*wgrad_c1_3x3)(const float* xp, int64_t Wp, const float* gy, int64_t O, int64_t OH,
+                       int64_t OW, float* gw);
+  // Bias gradient of one image: gb[r] += sum_p gy[r*P + p] for r < rows, each sum in a fixed
+  // order per ISA (SIMD: several vector accumulators, a serial float sum is latency-bound).
+  void (*row_sums)(const float* gy, int64_t rows, int64_t P, float* gb);
 };
 
 FV_DECLARE_KERNELS(ConvKernels, conv2d_kernels);

@@ -214,8 +214,68 @@ void direct_c1(const float* xp, int64_t Hp, int64_t Wp, const float* w, const fl
   if (o < O) block<1>(xp, Wp, w, bias, o, kh, kw, OH, OW, relu, y, y_stride);
 }
 
+// Two output channels x 9 taps = 18 accumulators of 16 pixels; per 16 pixels of a row, 2 gy
+// loads and 9 input loads feed 18 FMAs. Lanes are summed by _mm512_reduce_add_ps at the end.
+template <int OB>
+void wgrad_block(const float* xp, int64_t Wp, const float* gy, int64_t OH, int64_t OW,
+                 float* gw) {
+  const int64_t P = OH * OW;
+  __m512 acc[OB][9];
+#pragma GCC unroll 16
+  for (int b = 0; b < OB; ++b) {
+#pragma GCC unroll 9
+    for (int t = 0; t < 9; ++t) acc[b][t] = _mm512_setzero_ps();
+  }
+  for (int64_t oh = 0; oh < OH; ++oh) {
+    for (int64_t ow0 = 0; ow0 < OW; ow0 += 16) {
+      const __mmask16 m = lane_mask(OW - ow0);
+      __m512 gv[OB];
+#pragma GCC unroll 16
+      for (int b = 0; b < OB; ++b) gv[b] = _mm512_maskz_loadu_ps(m, gy + b * P + oh * OW + ow0);
+      const float* xr = xp + oh * Wp + ow0;
+#pragma GCC unroll 9
+      for (int t = 0; t < 9; ++t) {
+        const __m512 xv = _mm512_maskz_loadu_ps(m, xr + (t / 3) * Wp + t % 3);
+#pragma GCC unroll 16
+        for (int b = 0; b < OB; ++b) acc[b][t] = _mm512_fmadd_ps(gv[b], xv, acc[b][t]);
+      }
+    }
+  }
+#pragma GCC unroll 16
+  for (int b = 0; b < OB; ++b) {
+#pragma GCC unroll 9
+    for (int t = 0; t < 9; ++t) gw[b * 9 + t] += _mm512_reduce_add_ps(acc[b][t]);
+  }
+}
+
+void wgrad_c1_3x3(const float* xp, int64_t Wp, const float* gy, int64_t O, int64_t OH,
+                  int64_t OW, float* gw) {
+  const int64_t P = OH * OW;
+  int64_t o = 0;
+  for (; o + 2 <= O; o += 2) wgrad_block<2>(xp, Wp, gy + o * P, OH, OW, gw + o * 9);
+  if (o < O) wgrad_block<1>(xp, Wp, gy + o * P, OH, OW, gw + o * 9);
+}
+
+// Four accumulators (64 floats) per row hide the add latency; masked tail; fixed reduction.
+void row_sums(const float* gy, int64_t rows, int64_t P, float* gb) {
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* g = gy + r * P;
+    __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+    int64_t p = 0;
+    for (; p + 64 <= P; p += 64) {
+      a0 = _mm512_add_ps(a0, _mm512_loadu_ps(g + p));
+      a1 = _mm512_add_ps(a1, _mm512_loadu_ps(g + p + 16));
+      a2 = _mm512_add_ps(a2, _mm512_loadu_ps(g + p + 32));
+      a3 = _mm512_add_ps(a3, _mm512_loadu_ps(g + p + 48));
+    }
+    for (; p < P; p += 16) a0 = _mm512_add_ps(a0, _mm512_maskz_loadu_ps(lane_mask(P - p), g + p));
+    gb[r] += _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)));
+  }
+}
+
 }  // namespace
 
-extern const ConvKernels conv2d_kernels_avx512 = {&im2col, &col2im, &direct_c1};
+extern const ConvKernels conv2d_kernels_avx512 = {&im2col, &col2im, &direct_c1, &wgrad_c1_3x3,
+                                                  &row_sums};
 
 }  // namespace fv

@@ -84,8 +84,32 @@ void direct_c1(const float* xp, int64_t Hp, int64_t Wp, const float* w, const fl
   }
 }
 
+void wgrad_c1_3x3(const float* xp, int64_t Wp, const float* gy, int64_t O, int64_t OH,
+                  int64_t OW, float* gw) {
+  for (int64_t o = 0; o < O; ++o) {
+    const float* g = gy + o * OH * OW;
+    for (int64_t t = 0; t < 9; ++t) {
+      const float* xs = xp + (t / 3) * Wp + t % 3;
+      float s = 0.0f;
+      for (int64_t oh = 0; oh < OH; ++oh) {
+        for (int64_t ow = 0; ow < OW; ++ow) s += g[oh * OW + ow] * xs[oh * Wp + ow];
+      }
+      gw[o * 9 + t] += s;
+    }
+  }
+}
+
+void row_sums(const float* gy, int64_t rows, int64_t P, float* gb) {
+  for (int64_t r = 0; r < rows; ++r) {
+    float s = 0.0f;
+    for (int64_t p = 0; p < P; ++p) s += gy[r * P + p];
+    gb[r] += s;
+  }
+}
+
 }  // namespace
 
-extern const ConvKernels conv2d_kernels_scalar = {&im2col, &col2im, &direct_c1};
+extern const ConvKernels conv2d_kernels_scalar = {&im2col, &col2im, &direct_c1, &wgrad_c1_3x3,
+                                                  &row_sums};
 
 }  // namespace fv
