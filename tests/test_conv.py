@@ -130,7 +130,8 @@ def test_small_integers_bit_identical_across_isas(rng, case):
         fv.set_isa(before)
     p4 = _pad4(padding)
     want = ref.conv2d(x, w, b, stride, p4, dilation, groups)
-    wants = (want, np.maximum(want, 0)) + ref.conv2d_backward(gy, x, w, stride, p4, dilation, groups)
+    wants = ((want, np.maximum(want, 0))
+             + ref.conv2d_backward(gy, x, w, stride, p4, dilation, groups))
     for out in outs:
         for got, exp in zip(out, wants):
             np.testing.assert_array_equal(got, exp.astype(np.float32))
@@ -310,7 +311,8 @@ def test_bad_hyper_parameters(kwargs, exc, msg):
 
 def test_shape_errors():
     x, w = _xw()
-    with pytest.raises(ValueError, match=r"conv2d: x must be 4-D, got 3-D array of shape \(4, 6, 6\)"):
+    with pytest.raises(ValueError,
+                       match=r"conv2d: x must be 4-D, got 3-D array of shape \(4, 6, 6\)"):
         fv.ops.conv2d(x[0], w)
     with pytest.raises(ValueError, match=r"conv2d: w must be 4-D, got 2-D"):
         fv.ops.conv2d(x, w[0, 0])
@@ -322,7 +324,8 @@ def test_shape_errors():
         fv.ops.conv2d_relu(x, w, groups=2)
     with pytest.raises(ValueError, match=r"conv2d: x.shape\[0\] must be >= 1, got 0"):
         fv.ops.conv2d(x[:0], w)
-    with pytest.raises(ValueError, match=r"conv2d: bias must have shape \(4,\) = \(w.shape\[0\],\), got \(3,\)"):
+    with pytest.raises(ValueError,
+                       match=r"conv2d: bias must have shape \(4,\) = \(w.shape\[0\],\), got \(3,\)"):
         fv.ops.conv2d(x, w, np.ones(3, np.float32))
     with pytest.raises(ValueError, match=r"conv2d: bias must be 1-D, got 2-D"):
         fv.ops.conv2d(x, w, np.ones((4, 1), np.float32))

@@ -41,7 +41,7 @@ def _args(op, w, stride, padding, dilation, groups):
 
 
 def conv2d(x, w, bias=None, stride=1, padding=0, dilation=1, groups=1):
-    """2-D convolution (cross-correlation), as torch.nn.functional.conv2d; returns (N, O, H_out, W_out)."""
+    """2-D convolution (cross-correlation) as torch.nn.functional.conv2d: (N, O, H_out, W_out)."""
     x = as_f32("conv2d", "x", x)
     w = as_f32("conv2d", "w", w)
     b = None if bias is None else as_f32("conv2d", "bias", bias)

@@ -15,8 +15,9 @@
 // are summed in chunk order, so the result does not depend on the thread count.
 // Direct-path 3x3 weight gradients (C = 1 first layers, depthwise) use the ISA kernel
 // wgrad_c1_3x3 per image into the same chunk buffers instead ([O, P] x [P, 9] is too narrow
-// a GEMM). nb depends on the shape only; sgemm's results do not depend on N or the tile an element
-// falls in, so batching never changes bits either.
+// a GEMM); bias gradients use the ISA row_sums likewise.
+// nb depends on the shape only, and sgemm's results depend on neither N nor the tile an
+// element falls in, so batching never changes bits either.
 #include <cstring>
 #include <vector>
 
@@ -28,6 +29,7 @@ namespace fv {
 namespace {
 
 const KernelSet<ConvKernels> kConv = FV_KERNEL_SET(ConvKernels, conv2d_kernels);
+
 bool use_direct(const ConvGeom& g) {
   return g.Cg() == 1 && g.sh == 1 && g.sw == 1 && g.dh == 1 && g.dw == 1;
 }

@@ -1,7 +1,8 @@
-// conv2d, AVX2 kernels (see conv2d.h): im2col, col2im, direct single channel.
+// conv2d, AVX2 kernels (see conv2d.h): im2col, col2im, direct single channel (forward and
+// 3x3 weight gradient), bias-gradient row sums.
 //
-// direct_c1 register block: 16 output pixels of one row (two ymm, masked at the row end) x OB output
-// channels (6 keeps 12 accumulators + 2 inputs + 1 weight within 16 registers); per tap one
+// direct_c1 register block: 16 output pixels of one row (two ymm, masked at the row end) x OB
+// output channels (6 keeps 12 accumulators + 2 inputs + 1 weight within 16 registers); per tap one
 // pair of input loads feeds 2*OB FMAs against broadcast weights. Every output element sums its
 // taps in (i, j) order from 0 with FMA, whatever block it falls in.
 #include <immintrin.h>

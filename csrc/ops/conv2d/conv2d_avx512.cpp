@@ -1,7 +1,8 @@
-// conv2d, AVX-512 kernels (see conv2d.h): im2col, col2im, direct single channel.
+// conv2d, AVX-512 kernels (see conv2d.h): im2col, col2im, direct single channel (forward
+// and 3x3 weight gradient), bias-gradient row sums.
 //
-// direct_c1 register block: 32 output pixels of one row (two zmm, masked at the row end) x OB output
-// channels; per tap one pair of input loads feeds 2*OB FMAs against broadcast weights. Every
+// direct_c1 register block: 32 output pixels of one row (two zmm, masked at the row end) x OB
+// output channels; per tap one pair of input loads feeds 2*OB FMAs against broadcast weights. Every
 // output element sums its taps in (i, j) order from 0 with FMA, whatever block it falls in.
 #include <immintrin.h>
 
@@ -18,7 +19,9 @@ __mmask16 lane_mask(int64_t r) {
 
 // dst[0, n) = 0
 void zero_row(float* dst, int64_t n) {
-  for (int64_t q = 0; q < n; q += 16) _mm512_mask_storeu_ps(dst + q, lane_mask(n - q), _mm512_setzero_ps());
+  for (int64_t q = 0; q < n; q += 16) {
+    _mm512_mask_storeu_ps(dst + q, lane_mask(n - q), _mm512_setzero_ps());
+  }
 }
 
 // dst[q] = s[q] for q in [lo, hi), 0 elsewhere in [0, n)

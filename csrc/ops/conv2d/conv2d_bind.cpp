@@ -28,7 +28,9 @@ ConvGeom make_geom(const char* op, const py::array_t<float>& x, const py::array_
   if (padding.size() != 2 && padding.size() != 4)
     throw_value_error(op, ": padding must have 2 or 4 values, got ", padding.size());
   for (int i = 0; i < 2; ++i) check_positive(op, "stride", i, stride[i]);
-  for (size_t i = 0; i < padding.size(); ++i) check_non_negative(op, "padding", static_cast<int>(i), padding[i]);
+  for (size_t i = 0; i < padding.size(); ++i) {
+    check_non_negative(op, "padding", static_cast<int>(i), padding[i]);
+  }
   for (int i = 0; i < 2; ++i) check_positive(op, "dilation", i, dilation[i]);
   if (groups < 1) throw_value_error(op, ": groups must be >= 1, got ", groups);
   if (groups > kMaxHyperParam)
@@ -70,7 +72,8 @@ ConvGeom make_geom(const char* op, const py::array_t<float>& x, const py::array_
   }
   // Sizes the driver indexes with: the col buffer, the outputs, the padded plane.
   const int64_t P = checked_mul(op, "H_out * W_out", g.OH, g.OW);
-  const int64_t K = checked_mul(op, "w.shape[1] * kh * kw", checked_mul(op, "w.shape[1] * kh", ws[1], g.kh), g.kw);
+  const int64_t K = checked_mul(op, "w.shape[1] * kh * kw",
+                                checked_mul(op, "w.shape[1] * kh", ws[1], g.kh), g.kw);
   checked_mul(op, "im2col buffer bytes", checked_mul(op, "im2col buffer size", K, P), 4);
   checked_mul(op, "output size", checked_mul(op, "output size", g.N, g.O), P);
   checked_mul(op, "padded input size", Hp, Wp);
