@@ -324,8 +324,8 @@ def test_shape_errors():
         fv.ops.conv2d_relu(x, w, groups=2)
     with pytest.raises(ValueError, match=r"conv2d: x.shape\[0\] must be >= 1, got 0"):
         fv.ops.conv2d(x[:0], w)
-    with pytest.raises(ValueError,
-                       match=r"conv2d: bias must have shape \(4,\) = \(w.shape\[0\],\), got \(3,\)"):
+    with pytest.raises(ValueError, match=(r"conv2d: bias must have shape \(4,\) = "
+                                          r"\(w.shape\[0\],\), got \(3,\)")):
         fv.ops.conv2d(x, w, np.ones(3, np.float32))
     with pytest.raises(ValueError, match=r"conv2d: bias must be 1-D, got 2-D"):
         fv.ops.conv2d(x, w, np.ones((4, 1), np.float32))
