@@ -61,13 +61,16 @@ void im2col_tap_packed(const ConvGeom* g, const float* xc, int64_t i, int64_t of
     const __m512i take = _mm512_add_epi32(iota, _mm512_set1_epi32(static_cast<int>(16 - fill)));
     const __m512 perm = _mm512_permutexvar_ps(take, seg);
     const __m512 merged = _mm512_mask_blend_ps(static_cast<__mmask16>(lane_mask(fill)), perm, acc);
-    // Branch-free (the full / not-full pattern is irregular): store the valid lanes now; when
-    // the vector is full, move on and keep seg's unwritten lanes, which perm holds at the bottom.
-    _mm512_mask_storeu_ps(out, lane_mask(fill + OW), merged);
-    const bool full = fill + OW >= 16;
-    out += full ? 16 : 0;
-    acc = full ? perm : merged;
-    fill = full ? fill + OW - 16 : fill + OW;
+    // Store only complete vectors (unmasked); a partial one stays in a register.
+    if (fill + OW >= 16) {
+      _mm512_storeu_ps(out, merged);
+      out += 16;
+      acc = perm;  // seg's lanes not yet stored, already at the bottom
+      fill = fill + OW - 16;
+    } else {
+      acc = merged;
+      fill += OW;
+    }
   }
   if (fill > 0) _mm512_mask_storeu_ps(out, lane_mask(fill), acc);
 }
