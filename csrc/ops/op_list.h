@@ -3,5 +3,6 @@
 #define FV_FOR_EACH_OP(X) \
   X(relu) \
   X(peak) \
+  X(conv2d) \
   X(softmax_ce) \
   X(optim)

@@ -8,8 +8,10 @@ anything is written.
 """
 
 from fastvision.ops._activation import relu, relu_backward
+from fastvision.ops._conv import conv2d, conv2d_backward, conv2d_relu
 from fastvision.ops._loss import log_softmax, log_softmax_backward, softmax_cross_entropy
 from fastvision.ops._optim import adam_step, rmsprop_step, sgd_step
 
-__all__ = ["relu", "relu_backward", "softmax_cross_entropy", "log_softmax", "log_softmax_backward",
+__all__ = ["relu", "relu_backward", "conv2d", "conv2d_relu", "conv2d_backward",
+           "softmax_cross_entropy", "log_softmax", "log_softmax_backward",
            "sgd_step", "adam_step", "rmsprop_step"]

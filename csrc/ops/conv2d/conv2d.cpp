@@ -1,0 +1,242 @@
+// conv2d driver: picks a path per shape, splits the work over threads, calls fv::sgemm and
+// the ISA direct kernel (see conv2d.h for the maths and layouts).
+//
+// Paths (chosen from the shape only, never from the ISA or thread count):
+//   direct    Cg == 1, stride 1, dilation 1 (first layers with C = 1, depthwise): the ISA
+//             kernel on a zero-padded copy of the input plane; K = kh*kw is too short for GEMM.
+//   pointwise 1x1, stride 1, no padding: the input image already is the col matrix.
+//   im2col    everything else: for a batch of nb images side by side, col[Kg, nb*P] and one
+//             GEMM y_g[Og, nb*P] = W_g[Og, Kg] x col with the bias-per-row + relu epilogue.
+//             Side by side, small images (5x5 -> P = 9) still make GEMMs with a wide N.
+// Backward data: gcol[Kg, nb*P] = W_g^T x gy_g (sgemm trans_a), then col2im per image
+// (within one image, so threads never race). Backward weight/bias: the batch is cut into
+// FIXED chunks of kChunk images; each chunk computes its own buffer (one GEMM with the long
+// reduction nb*P per batch, accumulated with beta = 1 in image order), then the chunk buffers
+// are summed in chunk order, so the result does not depend on the thread count.
+// Direct-path 3x3 weight gradients (C = 1 first layers, depthwise) use the ISA kernel
+// wgrad_c1_3x3 per image into the same chunk buffers instead ([O, P] x [P, 9] is too narrow
+// a GEMM); bias gradients use the ISA row_sums likewise.
+// nb depends on the shape only, and sgemm's results depend on neither N nor the tile an
+// element falls in, so batching never changes bits either.
+#include <cstring>
+#include <vector>
+
+#include "core/parallel.h"
+#include "ops/conv2d/conv2d.h"
+#include "ops/gemm/gemm.h"
+
+namespace fv {
+namespace {
+
+const KernelSet<ConvKernels> kConv = FV_KERNEL_SET(ConvKernels, conv2d_kernels);
+
+bool use_direct(const ConvGeom& g) {
+  return g.Cg() == 1 && g.sh == 1 && g.sw == 1 && g.dh == 1 && g.dw == 1;
+}
+
+// Weight gradient of the direct path's common case (first layer, depthwise 3x3).
+bool use_wgrad_direct(const ConvGeom& g) { return use_direct(g) && g.kh == 3 && g.kw == 3; }
+
+bool use_pointwise(const ConvGeom& g) {
+  return g.kh == 1 && g.kw == 1 && g.sh == 1 && g.sw == 1 && g.pt == 0 && g.pb == 0 &&
+         g.pl == 0 && g.pr == 0;
+}
+
+constexpr int64_t kChunk = 8;       // images per weight-gradient chunk (fixed: determinism)
+constexpr int64_t kDirectOc = 16;   // output channels per direct-path work unit
+constexpr int64_t kColCap = 1 << 18;  // floats in one col batch (stays in L2)
+constexpr int64_t kCols = 512;        // GEMM columns wanted per batch
+constexpr int64_t kMaxBatch = 16;     // forward: keeps >= 4 work items at batch 64
+
+// Images per side-by-side batch: enough for ~kCols GEMM columns, within kColCap floats.
+int64_t batch_images(const ConvGeom& g, int64_t cap) {
+  const int64_t P = g.P(), KP = g.Kg() * P;
+  int64_t nb = (kCols + P - 1) / P;
+  if (nb > kColCap / KP) nb = kColCap / KP;
+  if (nb > cap) nb = cap;
+  if (nb < 1 || use_pointwise(g)) nb = 1;  // pointwise: x itself is one image's col
+  return nb;
+}
+
+void forward_direct(const ConvGeom& g, const float* x, const float* w, const float* bias,
+                    bool relu, float* y) {
+  const ConvKernels& k = kConv.cpu();
+  const int64_t Og = g.Og(), P = g.P();
+  const int64_t n_oc = (Og + kDirectOc - 1) / kDirectOc;
+  const int64_t Hp = g.H + g.pt + g.pb, Wp = g.W + g.pl + g.pr;
+  const bool padded = Hp != g.H || Wp != g.W;
+  // Units (n, group, block of kDirectOc output channels): enough of them to feed the threads
+  // even at batch 1; each output element is computed the same way in any unit.
+  parallel_for(g.N * g.groups * n_oc, 1, [&](int64_t b, int64_t e) {
+    std::vector<float> pad(padded ? Hp * Wp : 0, 0.0f);
+    int64_t padded_plane = -1;  // which (n, c) plane `pad` holds
+    for (int64_t u = b; u < e; ++u) {
+      const int64_t oc = u % n_oc, ng = u / n_oc;  // ng = n * groups + group
+      const int64_t grp = ng % g.groups, n = ng / g.groups;
+      const float* plane = x + ng * g.H * g.W;   // Cg == 1: channel index == group
+      if (padded) {
+        if (padded_plane != ng) {
+          for (int64_t r = 0; r < g.H; ++r) {
+            std::memcpy(pad.data() + (r + g.pt) * Wp + g.pl, plane + r * g.W, sizeof(float) * g.W);
+          }
+          padded_plane = ng;
+        }
+        plane = pad.data();
+      }
+      const int64_t o0 = grp * Og + oc * kDirectOc;
+      const int64_t cnt = Og - oc * kDirectOc < kDirectOc ? Og - oc * kDirectOc : kDirectOc;
+      k.direct_c1(plane, Hp, Wp, w + o0 * g.kh * g.kw, bias ? bias + o0 : nullptr, cnt, g.kh,
+                  g.kw, g.OH, g.OW, relu, y + (n * g.O + o0) * P, P);
+    }
+  });
+}
+
+}  // namespace
+
+void conv2d_forward(const ConvGeom& g, const float* x, const float* w, const float* bias,
+                    bool relu, float* y) {
+  if (use_direct(g)) return forward_direct(g, x, w, bias, relu, y);
+  const ConvKernels& k = kConv.cpu();
+  const int64_t Og = g.Og(), Cg = g.Cg(), Kg = g.Kg(), P = g.P();
+  const bool pointwise = use_pointwise(g);
+  const int64_t nb = batch_images(g, kMaxBatch);
+  const int64_t n_items = (g.N + nb - 1) / nb;
+  // Work item = one batch of nb images. At batch 1 the single item runs on the calling
+  // thread, outside any parallel region, so sgemm splits the one GEMM over the threads itself.
+  parallel_for(n_items, 1, [&](int64_t b, int64_t e) {
+    std::vector<float> col(pointwise ? 0 : Kg * nb * P);
+    std::vector<float> ybuf(nb > 1 ? Og * nb * P : 0);
+    for (int64_t item = b; item < e; ++item) {
+      const int64_t s0 = item * nb, cnt = s0 + nb <= g.N ? nb : g.N - s0, ld = cnt * P;
+      for (int64_t grp = 0; grp < g.groups; ++grp) {
+        const float* xg = x + (s0 * g.C + grp * Cg) * g.H * g.W;
+        if (!pointwise) {
+          for (int64_t t = 0; t < cnt; ++t) {
+            k.im2col(&g, x + ((s0 + t) * g.C + grp * Cg) * g.H * g.W, col.data() + t * P, ld);
+          }
+        }
+        GemmEpilogue ep;
+        if (bias != nullptr) {
+          ep.bias_kind = GemmEpilogue::Bias::per_row;
+          ep.bias = bias + grp * Og;
+        }
+        ep.relu = relu;
+        float* yg = y + (s0 * g.O + grp * Og) * P;
+        sgemm(false, false, Og, ld, Kg, w + grp * Og * Kg, Kg, pointwise ? xg : col.data(), ld,
+              0.0f, cnt > 1 ? ybuf.data() : yg, ld, ep);
+        for (int64_t t = 0; cnt > 1 && t < cnt; ++t) {  // [Og, cnt*P] -> images' NCHW planes
+          for (int64_t o = 0; o < Og; ++o) {
+            std::memcpy(yg + (t * g.O + o) * P, ybuf.data() + o * ld + t * P, sizeof(float) * P);
+          }
+        }
+      }
+    }
+  });
+}
+
+void conv2d_backward(const ConvGeom& g, const float* gy, const float* x, const float* w,
+                     float* gx, float* gw, float* gb) {
+  const ConvKernels& k = kConv.cpu();
+  const int64_t Og = g.Og(), Cg = g.Cg(), Kg = g.Kg(), P = g.P(), HW = g.H * g.W;
+  const bool pointwise = use_pointwise(g);
+  const int64_t n_chunks = (g.N + kChunk - 1) / kChunk;
+  const int64_t wsize = g.O * Kg;
+  const int64_t nb = batch_images(g, kChunk);
+  const bool wdirect = gw != nullptr && use_wgrad_direct(g);
+  const int64_t Hp = g.H + g.pt + g.pb, Wp = g.W + g.pl + g.pr;
+  const bool padded = Hp != g.H || Wp != g.W;
+  std::vector<float> wbuf(gw ? n_chunks * wsize : 0, 0.0f);
+  std::vector<float> bbuf(gb ? n_chunks * g.O : 0, 0.0f);
+  parallel_for(n_chunks, 1, [&](int64_t b, int64_t e) {
+    std::vector<float> gcol(gx != nullptr && !pointwise ? Kg * nb * P : 0);
+    std::vector<float> col(gw != nullptr && !wdirect && !pointwise ? Kg * nb * P : 0);
+    std::vector<float> pad(wdirect && padded ? Hp * Wp : 0, 0.0f);
+    std::vector<float> gyc(nb > 1 && (gx != nullptr || (gw && !wdirect)) ? g.O * nb * P : 0);
+    for (int64_t ch = b; ch < e; ++ch) {
+      const int64_t n0 = ch * kChunk;
+      const int64_t n_end = n0 + kChunk < g.N ? n0 + kChunk : g.N;
+      for (int64_t s0 = n0; s0 < n_end && (gx != nullptr || (gw != nullptr && !wdirect));
+           s0 += nb) {
+        const int64_t cnt = s0 + nb < n_end ? nb : n_end - s0;
+        const int64_t ld = cnt * P;
+        // gy of the cnt images as [O, cnt*P] (a view when cnt == 1).
+        const float* gya = gy + s0 * g.O * P;
+        if (cnt > 1) {
+          for (int64_t t = 0; t < cnt; ++t) {
+            for (int64_t o = 0; o < g.O; ++o) {
+              std::memcpy(gyc.data() + o * ld + t * P, gy + ((s0 + t) * g.O + o) * P,
+                          sizeof(float) * P);
+            }
+          }
+          gya = gyc.data();
+        }
+        if (gx != nullptr) {
+          if (!pointwise) std::memset(gx + s0 * g.C * HW, 0, sizeof(float) * cnt * g.C * HW);
+          for (int64_t grp = 0; grp < g.groups; ++grp) {
+            float* gxg = gx + (s0 * g.C + grp * Cg) * HW;
+            sgemm(true, false, Kg, ld, Og, w + grp * Og * Kg, Kg, gya + grp * Og * ld, ld, 0.0f,
+                  pointwise ? gxg : gcol.data(), ld);
+            for (int64_t t = 0; !pointwise && t < cnt; ++t) {
+              k.col2im(&g, gcol.data() + t * P, ld, gxg + t * g.C * HW);
+            }
+          }
+        }
+        if (gw != nullptr && !wdirect) {
+          float* wb = wbuf.data() + ch * wsize;
+          for (int64_t grp = 0; grp < g.groups; ++grp) {
+            const float* colp = x + (s0 * g.C + grp * Cg) * HW;  // pointwise: x is col
+            if (!pointwise) {
+              for (int64_t t = 0; t < cnt; ++t) {
+                k.im2col(&g, x + ((s0 + t) * g.C + grp * Cg) * HW, col.data() + t * P, ld);
+              }
+              colp = col.data();
+            }
+            sgemm(false, true, Og, Kg, ld, gya + grp * Og * ld, ld, colp, ld,
+                  s0 == n0 ? 0.0f : 1.0f, wb + grp * Og * Kg, Kg);
+          }
+        }
+      }
+      if (wdirect) {  // image by image, group by group, into the zeroed chunk buffer
+        for (int64_t n = n0; n < n_end; ++n) {
+          for (int64_t grp = 0; grp < g.groups; ++grp) {
+            const float* plane = x + (n * g.C + grp) * HW;  // Cg == 1
+            if (padded) {
+              for (int64_t r = 0; r < g.H; ++r) {
+                std::memcpy(pad.data() + (r + g.pt) * Wp + g.pl, plane + r * g.W,
+                            sizeof(float) * g.W);
+              }
+              plane = pad.data();
+            }
+            k.wgrad_c1_3x3(plane, Wp, gy + (n * g.O + grp * Og) * P, Og, g.OH, g.OW,
+                           wbuf.data() + ch * wsize + grp * Og * 9);
+          }
+        }
+      }
+      if (gb != nullptr) {
+        for (int64_t n = n0; n < n_end; ++n) {
+          k.row_sums(gy + n * g.O * P, g.O, P, bbuf.data() + ch * g.O);
+        }
+      }
+    }
+  });
+  // Chunk buffers summed in chunk order, element by element (any split of the elements over
+  // threads gives the same bits).
+  if (gw != nullptr) {
+    parallel_for(wsize, 4096, [&](int64_t b, int64_t e) {
+      for (int64_t i = b; i < e; ++i) {
+        float s = wbuf[i];
+        for (int64_t ch = 1; ch < n_chunks; ++ch) s += wbuf[ch * wsize + i];
+        gw[i] = s;
+      }
+    });
+  }
+  if (gb != nullptr) {
+    for (int64_t o = 0; o < g.O; ++o) {
+      float s = bbuf[o];
+      for (int64_t ch = 1; ch < n_chunks; ++ch) s += bbuf[ch * g.O + o];
+      gb[o] = s;
+    }
+  }
+}
+
+}  // namespace fv

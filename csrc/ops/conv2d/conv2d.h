@@ -1,0 +1,78 @@
+// conv2d: 2-D convolution (cross-correlation, as torch.nn.functional.conv2d), NCHW activations,
+// OIHW weights (O, C/groups, kh, kw), optional bias and fused relu; and its backward.
+//
+//   y[n, o, oh, ow] = bias[o] + sum_{c in group(o), i, j}
+//                     w[o, c - g*Cg, i, j] * x[n, c, oh*sh - pt + i*dh, ow*sw - pl + j*dw]
+//   (taps outside the input read as 0; padding may be asymmetric: top/bottom, left/right,
+//   which padding='same' with an even kernel needs).
+//
+// Files:
+//   conv2d.h            geometry, the ISA kernel table and the driver entry points
+//   conv2d_scalar.cpp / conv2d_avx2.cpp / conv2d_avx512.cpp
+//                       im2col / col2im (masked row copies) and the direct
+//                       single-input-channel kernel (first layer, depthwise)
+//   conv2d.cpp          driver: im2col / col2im + fv::sgemm, threading, fixed-chunk reductions
+//   conv2d_bind.cpp     pybind11: validation, allocation, GIL release
+// Tests: tests/test_conv.py against tests/reference/conv.py.
+#pragma once
+
+#include <cstdint>
+
+#include "core/dispatch.h"
+
+namespace fv {
+
+// All sizes of one convolution; filled and validated by conv2d_bind.cpp.
+struct ConvGeom {
+  int64_t N, C, H, W;         // input
+  int64_t O, groups;          // output channels, groups (Cg = C / groups, Og = O / groups)
+  int64_t kh, kw;             // kernel
+  int64_t sh, sw;             // stride
+  int64_t pt, pb, pl, pr;     // padding top, bottom, left, right
+  int64_t dh, dw;             // dilation
+  int64_t OH, OW;             // output
+  int64_t Cg() const { return C / groups; }
+  int64_t Og() const { return O / groups; }
+  int64_t P() const { return OH * OW; }
+  int64_t Kg() const { return Cg() * kh * kw; }  // GEMM reduction length per group
+};
+
+// The ISA files read ConvGeom's fields only (never its inline members, which would be
+// compiled with their ISA flags and could be merged into other objects).
+struct ConvKernels {
+  // col[((c*kh + i)*kw + j)*ld + oh*OW + ow] = x[c, oh*sh - pt + i*dh, ow*sw - pl + j*dw]
+  // (0 outside the input) for the C/groups channels starting at x (one group of one image).
+  void (*im2col)(const ConvGeom* g, const float* x, float* col, int64_t ld);
+  // Its adjoint: x[c, ih, iw] += col[...] over every tap that read (c, ih, iw), in the fixed
+  // (c, i, j, oh, ow) order (so every ISA gives the same bits). x must be zeroed by the caller.
+  void (*col2im)(const ConvGeom* g, const float* col, int64_t ld, float* x);
+  // Direct convolution of ONE input channel, stride 1, dilation 1, no padding (the caller
+  // pads): xp is Hp x Wp (row stride Wp), w is [O][kh*kw], bias is [O] or null.
+  //   y[o*y_stride + oh*OW + ow] = relu?(bias[o] + sum_{i,j} w[o][i*kw+j] * xp[(oh+i)*Wp + ow+j])
+  // Taps are summed in (i, j) order from 0, then the bias is added: every output element
+  // takes the same path (SIMD tails are masked).
+  void (*direct_c1)(const float* xp, int64_t Hp, int64_t Wp, const float* w, const float* bias,
+                    int64_t O, int64_t kh, int64_t kw, int64_t OH, int64_t OW, bool relu,
+                    float* y, int64_t y_stride);
+  // Weight gradient of a 3x3 direct_c1 (one input channel, stride 1, dilation 1) for one
+  // image: gw[o*9 + i*3 + j] += sum_{oh, ow} gy[o*P + oh*OW + ow] * xp[(oh+i)*Wp + ow+j],
+  // P = OH*OW. (As a GEMM this is [O, P] x [P, 9]: N = 9 is too narrow for a GEMM kernel.)
+  // Each (o, tap) sum runs in a fixed order per ISA, then is added to gw.
+  void (*wgrad_c1_3x3)(const float* xp, int64_t Wp, const float* gy, int64_t O, int64_t OH,
+                       int64_t OW, float* gw);
+  // Bias gradient of one image: gb[r] += sum_p gy[r*P + p] for r < rows, each sum in a fixed
+  // order per ISA (SIMD: several vector accumulators, a serial float sum is latency-bound).
+  void (*row_sums)(const float* gy, int64_t rows, int64_t P, float* gb);
+};
+
+FV_DECLARE_KERNELS(ConvKernels, conv2d_kernels);
+
+// Driver (conv2d.cpp). Pointers are to C-contiguous float32 arrays of the geometry's shapes;
+// the caller has validated everything and released the GIL.
+void conv2d_forward(const ConvGeom& g, const float* x, const float* w, const float* bias,
+                    bool relu, float* y);
+// Any of gx, gw, gb may be null (not wanted).
+void conv2d_backward(const ConvGeom& g, const float* gy, const float* x, const float* w,
+                     float* gx, float* gw, float* gb);
+
+}  // namespace fv

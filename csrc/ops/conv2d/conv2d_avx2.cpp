@@ -1,0 +1,210 @@
+// conv2d, AVX2 kernels (see conv2d.h): im2col, col2im, direct single channel (forward and
+// 3x3 weight gradient), bias-gradient row sums.
+//
+// direct_c1 register block: 16 output pixels of one row (two ymm, masked at the row end) x OB
+// output channels (6 keeps 12 accumulators + 2 inputs + 1 weight within 16 registers); per tap one
+// pair of input loads feeds 2*OB FMAs against broadcast weights. Every output element sums its
+// taps in (i, j) order from 0 with FMA, whatever block it falls in.
+#include <immintrin.h>
+
+#include "ops/conv2d/conv2d.h"
+
+namespace fv {
+namespace {
+
+__m256i lane_mask(int64_t r) {
+  const int n = r >= 8 ? 8 : (r <= 0 ? 0 : static_cast<int>(r));
+  return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
+// im2col/col2im rows are plain loops that the compiler vectorises: on AMD cores the AVX2
+// masked store (vmaskmovps) is microcoded and made them slower than scalar code.
+// dst[0, n) = 0
+void zero_row(float* dst, int64_t n) {
+  for (int64_t q = 0; q < n; ++q) dst[q] = 0.0f;
+}
+
+// dst[q] = s[q] for q in [lo, hi), 0 elsewhere in [0, n)
+void copy_row(float* dst, const float* s, int64_t n, int64_t lo, int64_t hi) {
+  for (int64_t q = 0; q < lo; ++q) dst[q] = 0.0f;
+  for (int64_t q = lo; q < hi; ++q) dst[q] = s[q];
+  for (int64_t q = hi; q < n; ++q) dst[q] = 0.0f;
+}
+
+// d[q] += s[q] for q in [lo, hi)
+void add_row(float* d, const float* s, int64_t lo, int64_t hi) {
+  for (int64_t q = lo; q < hi; ++q) d[q] += s[q];
+}
+
+// Output columns [lo, hi) whose input column ow*sw + off lies inside [0, W).
+void valid_range(int64_t off, int64_t s, int64_t W, int64_t OW, int64_t* lo, int64_t* hi) {
+  int64_t l = off >= 0 ? 0 : (-off + s - 1) / s;
+  int64_t h = W - 1 - off >= 0 ? (W - 1 - off) / s + 1 : 0;
+  if (h > OW) h = OW;
+  if (l > h) l = h;
+  *lo = l;
+  *hi = h;
+}
+
+// For stride 1, copy_row gets s = input row + off and reads s[q] for q in [lo, hi) only.
+void im2col(const ConvGeom* g, const float* x, float* col, int64_t ld) {
+  const int64_t Cg = g->C / g->groups, OW = g->OW;
+  for (int64_t c = 0; c < Cg; ++c) {
+    for (int64_t i = 0; i < g->kh; ++i) {
+      for (int64_t j = 0; j < g->kw; ++j) {
+        float* row = col + ((c * g->kh + i) * g->kw + j) * ld;
+        const int64_t off = j * g->dw - g->pl;
+        int64_t lo, hi;
+        valid_range(off, g->sw, g->W, OW, &lo, &hi);
+        for (int64_t oh = 0; oh < g->OH; ++oh) {
+          float* dst = row + oh * OW;
+          const int64_t ih = oh * g->sh - g->pt + i * g->dh;
+          if (ih < 0 || ih >= g->H) {
+            zero_row(dst, OW);
+            continue;
+          }
+          const float* src = x + (c * g->H + ih) * g->W;
+          if (g->sw == 1) {
+            copy_row(dst, src + off, OW, lo, hi);
+          } else {
+            zero_row(dst, OW);
+            for (int64_t ow = lo; ow < hi; ++ow) dst[ow] = src[ow * g->sw + off];
+          }
+        }
+      }
+    }
+  }
+}
+
+void col2im(const ConvGeom* g, const float* col, int64_t ld, float* x) {
+  const int64_t Cg = g->C / g->groups, OW = g->OW;
+  for (int64_t c = 0; c < Cg; ++c) {
+    for (int64_t i = 0; i < g->kh; ++i) {
+      for (int64_t j = 0; j < g->kw; ++j) {
+        const float* row = col + ((c * g->kh + i) * g->kw + j) * ld;
+        const int64_t off = j * g->dw - g->pl;
+        int64_t lo, hi;
+        valid_range(off, g->sw, g->W, OW, &lo, &hi);
+        for (int64_t oh = 0; oh < g->OH; ++oh) {
+          const int64_t ih = oh * g->sh - g->pt + i * g->dh;
+          if (ih < 0 || ih >= g->H) continue;
+          const float* src = row + oh * OW;
+          float* dst = x + (c * g->H + ih) * g->W;
+          if (g->sw == 1) {
+            add_row(dst + off, src, lo, hi);
+          } else {
+            for (int64_t ow = lo; ow < hi; ++ow) dst[ow * g->sw + off] += src[ow];
+          }
+        }
+      }
+    }
+  }
+}
+
+template <int OB>
+void block(const float* xp, int64_t Wp, const float* w, const float* bias, int64_t o0,
+           int64_t kh, int64_t kw, int64_t OH, int64_t OW, bool relu, float* y,
+           int64_t y_stride) {
+  const int64_t taps = kh * kw;
+  const __m256 zero = _mm256_setzero_ps();
+  for (int64_t oh = 0; oh < OH; ++oh) {
+    for (int64_t ow0 = 0; ow0 < OW; ow0 += 16) {
+      const __m256i m0 = lane_mask(OW - ow0), m1 = lane_mask(OW - ow0 - 8);
+      __m256 acc0[OB], acc1[OB];
+      for (int b = 0; b < OB; ++b) acc0[b] = acc1[b] = zero;
+      for (int64_t i = 0; i < kh; ++i) {
+        const float* xr = xp + (oh + i) * Wp + ow0;
+        for (int64_t j = 0; j < kw; ++j) {
+          const __m256 x0 = _mm256_maskload_ps(xr + j, m0);
+          const __m256 x1 = _mm256_maskload_ps(xr + j + 8, m1);
+          const float* wt = w + o0 * taps + i * kw + j;
+          for (int b = 0; b < OB; ++b) {
+            const __m256 wv = _mm256_broadcast_ss(wt + b * taps);
+            acc0[b] = _mm256_fmadd_ps(x0, wv, acc0[b]);
+            acc1[b] = _mm256_fmadd_ps(x1, wv, acc1[b]);
+          }
+        }
+      }
+      for (int b = 0; b < OB; ++b) {
+        __m256 v0 = acc0[b], v1 = acc1[b];
+        if (bias != nullptr) {
+          const __m256 bv = _mm256_set1_ps(bias[o0 + b]);
+          v0 = _mm256_add_ps(v0, bv);
+          v1 = _mm256_add_ps(v1, bv);
+        }
+        if (relu) {  // max(0, v) keeps NaN (second operand wins on unordered), as torch
+          v0 = _mm256_max_ps(zero, v0);
+          v1 = _mm256_max_ps(zero, v1);
+        }
+        float* yr = y + (o0 + b) * y_stride + oh * OW + ow0;
+        _mm256_maskstore_ps(yr, m0, v0);
+        _mm256_maskstore_ps(yr + 8, m1, v1);
+      }
+    }
+  }
+}
+
+void direct_c1(const float* xp, int64_t Hp, int64_t Wp, const float* w, const float* bias,
+               int64_t O, int64_t kh, int64_t kw, int64_t OH, int64_t OW, bool relu, float* y,
+               int64_t y_stride) {
+  int64_t o = 0;
+  for (; o + 6 <= O; o += 6) block<6>(xp, Wp, w, bias, o, kh, kw, OH, OW, relu, y, y_stride);
+  if (o + 4 <= O) { block<4>(xp, Wp, w, bias, o, kh, kw, OH, OW, relu, y, y_stride); o += 4; }
+  if (o + 2 <= O) { block<2>(xp, Wp, w, bias, o, kh, kw, OH, OW, relu, y, y_stride); o += 2; }
+  if (o < O) block<1>(xp, Wp, w, bias, o, kh, kw, OH, OW, relu, y, y_stride);
+}
+
+// One output channel x 9 taps = 9 accumulators of 8 pixels (11 of 16 registers in use);
+// lanes are summed in a fixed order at the end.
+float hsum(__m256 v) {
+  const __m128 s4 = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  const __m128 s2 = _mm_add_ps(s4, _mm_movehl_ps(s4, s4));
+  return _mm_cvtss_f32(_mm_add_ss(s2, _mm_shuffle_ps(s2, s2, 1)));
+}
+
+void wgrad_c1_3x3(const float* xp, int64_t Wp, const float* gy, int64_t O, int64_t OH,
+                  int64_t OW, float* gw) {
+  const int64_t P = OH * OW;
+  for (int64_t o = 0; o < O; ++o) {
+    __m256 acc[9];
+#pragma GCC unroll 9
+    for (int t = 0; t < 9; ++t) acc[t] = _mm256_setzero_ps();
+    for (int64_t oh = 0; oh < OH; ++oh) {
+      for (int64_t ow0 = 0; ow0 < OW; ow0 += 8) {
+        const __m256i m = lane_mask(OW - ow0);
+        const __m256 gv = _mm256_maskload_ps(gy + o * P + oh * OW + ow0, m);
+        const float* xr = xp + oh * Wp + ow0;
+#pragma GCC unroll 9
+        for (int t = 0; t < 9; ++t) {
+          acc[t] = _mm256_fmadd_ps(gv, _mm256_maskload_ps(xr + (t / 3) * Wp + t % 3, m), acc[t]);
+        }
+      }
+    }
+#pragma GCC unroll 9
+    for (int t = 0; t < 9; ++t) gw[o * 9 + t] += hsum(acc[t]);
+  }
+}
+
+// Four accumulators (32 floats) per row hide the add latency; masked tail; fixed reduction.
+void row_sums(const float* gy, int64_t rows, int64_t P, float* gb) {
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* g = gy + r * P;
+    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+    int64_t p = 0;
+    for (; p + 32 <= P; p += 32) {
+      a0 = _mm256_add_ps(a0, _mm256_loadu_ps(g + p));
+      a1 = _mm256_add_ps(a1, _mm256_loadu_ps(g + p + 8));
+      a2 = _mm256_add_ps(a2, _mm256_loadu_ps(g + p + 16));
+      a3 = _mm256_add_ps(a3, _mm256_loadu_ps(g + p + 24));
+    }
+    for (; p < P; p += 8) a0 = _mm256_add_ps(a0, _mm256_maskload_ps(g + p, lane_mask(P - p)));
+    gb[r] += hsum(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
+  }
+}
+
+}  // namespace
+
+extern const ConvKernels conv2d_kernels_avx2 = {&im2col, &col2im, &direct_c1, &wgrad_c1_3x3,
+                                                &row_sums};
+
+}  // namespace fv

@@ -1,0 +1,287 @@
+// conv2d, AVX-512 kernels (see conv2d.h): im2col, col2im, direct single channel (forward
+// and 3x3 weight gradient), bias-gradient row sums.
+//
+// direct_c1 register block: 32 output pixels of one row (two zmm, masked at the row end) x OB
+// output channels; per tap one pair of input loads feeds 2*OB FMAs against broadcast weights. Every
+// output element sums its taps in (i, j) order from 0 with FMA, whatever block it falls in.
+#include <immintrin.h>
+
+#include "ops/conv2d/conv2d.h"
+
+namespace fv {
+namespace {
+
+__mmask16 lane_mask(int64_t r) {
+  if (r >= 16) return static_cast<__mmask16>(0xFFFF);
+  if (r <= 0) return 0;
+  return static_cast<__mmask16>((1u << r) - 1u);
+}
+
+// dst[0, n) = 0
+void zero_row(float* dst, int64_t n) {
+  for (int64_t q = 0; q < n; q += 16) {
+    _mm512_mask_storeu_ps(dst + q, lane_mask(n - q), _mm512_setzero_ps());
+  }
+}
+
+// dst[q] = s[q] for q in [lo, hi), 0 elsewhere in [0, n)
+void copy_row(float* dst, const float* s, int64_t n, int64_t lo, int64_t hi) {
+  for (int64_t q = 0; q < n; q += 16) {
+    const __mmask16 ld = static_cast<__mmask16>(lane_mask(hi - q) & ~lane_mask(lo - q));
+    _mm512_mask_storeu_ps(dst + q, lane_mask(n - q), _mm512_maskz_loadu_ps(ld, s + q));
+  }
+}
+
+// Output columns [lo, hi) whose input column ow*sw + off lies inside [0, W).
+void valid_range(int64_t off, int64_t s, int64_t W, int64_t OW, int64_t* lo, int64_t* hi) {
+  int64_t l = off >= 0 ? 0 : (-off + s - 1) / s;
+  int64_t h = W - 1 - off >= 0 ? (W - 1 - off) / s + 1 : 0;
+  if (h > OW) h = OW;
+  if (l > h) l = h;
+  *lo = l;
+  *hi = h;
+}
+
+// One tap row of col for column stride 1 and OW <= 16: the OH segments (OW values each,
+// zero outside [lo, hi)) are packed back to back into full 16-wide vectors with two lane
+// permutes, so the row is written with whole-vector stores instead of OH short masked ones.
+void im2col_tap_packed(const ConvGeom* g, const float* xc, int64_t i, int64_t off, int64_t lo,
+                       int64_t hi, float* row) {
+  const int64_t OW = g->OW;
+  const __m512i iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+  const __mmask16 seg_m = static_cast<__mmask16>(lane_mask(hi) & ~lane_mask(lo));
+  __m512 acc = _mm512_setzero_ps();
+  int64_t fill = 0;  // valid leading lanes of acc
+  float* out = row;
+  for (int64_t oh = 0; oh < g->OH; ++oh) {
+    const int64_t ih = oh * g->sh - g->pt + i * g->dh;
+    __m512 seg = _mm512_setzero_ps();
+    if (ih >= 0 && ih < g->H) seg = _mm512_maskz_loadu_ps(seg_m, xc + ih * g->W + off);
+    // perm = seg rotated up by fill lanes; merged = acc's lanes [0, fill), then seg's.
+    const __m512i take = _mm512_add_epi32(iota, _mm512_set1_epi32(static_cast<int>(16 - fill)));
+    const __m512 perm = _mm512_permutexvar_ps(take, seg);
+    const __m512 merged = _mm512_mask_blend_ps(static_cast<__mmask16>(lane_mask(fill)), perm, acc);
+    // Store only complete vectors (unmasked); a partial one stays in a register.
+    if (fill + OW >= 16) {
+      _mm512_storeu_ps(out, merged);
+      out += 16;
+      acc = perm;  // seg's lanes not yet stored, already at the bottom
+      fill = fill + OW - 16;
+    } else {
+      acc = merged;
+      fill += OW;
+    }
+  }
+  if (fill > 0) _mm512_mask_storeu_ps(out, lane_mask(fill), acc);
+}
+
+// Other rows are a few masked vector ops each. For stride 1, s = input row + off: lanes
+// outside [lo, hi) are masked off and never read (masked loads do not fault).
+void im2col(const ConvGeom* g, const float* x, float* col, int64_t ld) {
+  const int64_t Cg = g->C / g->groups, OW = g->OW;
+  for (int64_t c = 0; c < Cg; ++c) {
+    for (int64_t i = 0; i < g->kh; ++i) {
+      for (int64_t j = 0; j < g->kw; ++j) {
+        float* row = col + ((c * g->kh + i) * g->kw + j) * ld;
+        const int64_t off = j * g->dw - g->pl;
+        int64_t lo, hi;
+        valid_range(off, g->sw, g->W, OW, &lo, &hi);
+        if (g->sw == 1 && OW <= 16) {
+          im2col_tap_packed(g, x + c * g->H * g->W, i, off, lo, hi, row);
+          continue;
+        }
+        for (int64_t oh = 0; oh < g->OH; ++oh) {
+          float* dst = row + oh * OW;
+          const int64_t ih = oh * g->sh - g->pt + i * g->dh;
+          if (ih < 0 || ih >= g->H) {
+            zero_row(dst, OW);
+            continue;
+          }
+          const float* src = x + (c * g->H + ih) * g->W;
+          if (g->sw == 1) {
+            copy_row(dst, src + off, OW, lo, hi);
+          } else {
+            zero_row(dst, OW);
+            for (int64_t ow = lo; ow < hi; ++ow) dst[ow] = src[ow * g->sw + off];
+          }
+        }
+      }
+    }
+  }
+}
+
+// Scatter form: x[c, ih, ow*sw + off] += col row, tap by tap (strided columns).
+void col2im_scatter(const ConvGeom* g, const float* col, int64_t ld, float* x) {
+  const int64_t Cg = g->C / g->groups, OW = g->OW;
+  for (int64_t c = 0; c < Cg; ++c) {
+    for (int64_t i = 0; i < g->kh; ++i) {
+      for (int64_t j = 0; j < g->kw; ++j) {
+        const float* row = col + ((c * g->kh + i) * g->kw + j) * ld;
+        const int64_t off = j * g->dw - g->pl;
+        int64_t lo, hi;
+        valid_range(off, g->sw, g->W, OW, &lo, &hi);
+        for (int64_t oh = 0; oh < g->OH; ++oh) {
+          const int64_t ih = oh * g->sh - g->pt + i * g->dh;
+          if (ih < 0 || ih >= g->H) continue;
+          const float* src = row + oh * OW;
+          float* dst = x + (c * g->H + ih) * g->W;
+          for (int64_t ow = lo; ow < hi; ++ow) dst[ow * g->sw + off] += src[ow];
+        }
+      }
+    }
+  }
+}
+
+// Gather form for column stride 1: each 16-wide piece of an input row is loaded once, gets
+// its taps added in register, and is stored once (the scatter form's overlapping
+// read-modify-write rows stall on store forwarding). Each element still receives its taps in
+// (i, j) order, each at most once, starting from x's value: the scatter's sum, bit for bit.
+// mask_add leaves lanes without a tap untouched (adding +0 would turn -0 into +0).
+void col2im(const ConvGeom* g, const float* col, int64_t ld, float* x) {
+  if (g->sw != 1 || g->kw > 32) return col2im_scatter(g, col, ld, x);
+  const int64_t Cg = g->C / g->groups, OW = g->OW, W = g->W;
+  __mmask16 mj[32];  // per tap column j: the lanes of this 16-wide piece it reaches
+  for (int64_t q = 0; q < W; q += 16) {
+    const __mmask16 mw = lane_mask(W - q);
+    for (int64_t j = 0; j < g->kw; ++j) {
+      const int64_t base = j * g->dw - g->pl;  // iw = ow + base
+      mj[j] = static_cast<__mmask16>(mw & lane_mask(base + OW - q) & ~lane_mask(base - q));
+    }
+    for (int64_t c = 0; c < Cg; ++c) {
+      for (int64_t ih = 0; ih < g->H; ++ih) {
+        float* xr = x + (c * g->H + ih) * W + q;
+        __m512 acc = _mm512_maskz_loadu_ps(mw, xr);
+        for (int64_t i = 0; i < g->kh; ++i) {
+          const int64_t t = ih + g->pt - i * g->dh;  // = oh * sh
+          if (t < 0 || t % g->sh != 0 || t / g->sh >= g->OH) continue;
+          const float* rows = col + (c * g->kh + i) * g->kw * ld + (t / g->sh) * OW + q + g->pl;
+          for (int64_t j = 0; j < g->kw; ++j) {
+            if (mj[j] == 0) continue;
+            const __m512 v = _mm512_maskz_loadu_ps(mj[j], rows + j * (ld - g->dw));
+            acc = _mm512_mask_add_ps(acc, mj[j], acc, v);
+          }
+        }
+        _mm512_mask_storeu_ps(xr, mw, acc);
+      }
+    }
+  }
+}
+
+template <int OB>
+void block(const float* xp, int64_t Wp, const float* w, const float* bias, int64_t o0,
+           int64_t kh, int64_t kw, int64_t OH, int64_t OW, bool relu, float* y,
+           int64_t y_stride) {
+  const int64_t taps = kh * kw;
+  const __m512 zero = _mm512_setzero_ps();
+  for (int64_t oh = 0; oh < OH; ++oh) {
+    for (int64_t ow0 = 0; ow0 < OW; ow0 += 32) {
+      const __mmask16 m0 = lane_mask(OW - ow0), m1 = lane_mask(OW - ow0 - 16);
+      __m512 acc0[OB], acc1[OB];
+      for (int b = 0; b < OB; ++b) acc0[b] = acc1[b] = zero;
+      for (int64_t i = 0; i < kh; ++i) {
+        const float* xr = xp + (oh + i) * Wp + ow0;
+        for (int64_t j = 0; j < kw; ++j) {
+          const __m512 x0 = _mm512_maskz_loadu_ps(m0, xr + j);
+          const __m512 x1 = _mm512_maskz_loadu_ps(m1, xr + j + 16);
+          const float* wt = w + o0 * taps + i * kw + j;
+          for (int b = 0; b < OB; ++b) {
+            const __m512 wv = _mm512_set1_ps(wt[b * taps]);
+            acc0[b] = _mm512_fmadd_ps(x0, wv, acc0[b]);
+            acc1[b] = _mm512_fmadd_ps(x1, wv, acc1[b]);
+          }
+        }
+      }
+      for (int b = 0; b < OB; ++b) {
+        __m512 v0 = acc0[b], v1 = acc1[b];
+        if (bias != nullptr) {
+          const __m512 bv = _mm512_set1_ps(bias[o0 + b]);
+          v0 = _mm512_add_ps(v0, bv);
+          v1 = _mm512_add_ps(v1, bv);
+        }
+        if (relu) {  // max(0, v) keeps NaN (second operand wins on unordered), as torch
+          v0 = _mm512_max_ps(zero, v0);
+          v1 = _mm512_max_ps(zero, v1);
+        }
+        float* yr = y + (o0 + b) * y_stride + oh * OW + ow0;
+        _mm512_mask_storeu_ps(yr, m0, v0);
+        _mm512_mask_storeu_ps(yr + 16, m1, v1);
+      }
+    }
+  }
+}
+
+void direct_c1(const float* xp, int64_t Hp, int64_t Wp, const float* w, const float* bias,
+               int64_t O, int64_t kh, int64_t kw, int64_t OH, int64_t OW, bool relu, float* y,
+               int64_t y_stride) {
+  int64_t o = 0;
+  for (; o + 8 <= O; o += 8) block<8>(xp, Wp, w, bias, o, kh, kw, OH, OW, relu, y, y_stride);
+  if (o + 4 <= O) { block<4>(xp, Wp, w, bias, o, kh, kw, OH, OW, relu, y, y_stride); o += 4; }
+  if (o + 2 <= O) { block<2>(xp, Wp, w, bias, o, kh, kw, OH, OW, relu, y, y_stride); o += 2; }
+  if (o < O) block<1>(xp, Wp, w, bias, o, kh, kw, OH, OW, relu, y, y_stride);
+}
+
+// Two output channels x 9 taps = 18 accumulators of 16 pixels; per 16 pixels of a row, 2 gy
+// loads and 9 input loads feed 18 FMAs. Lanes are summed by _mm512_reduce_add_ps at the end.
+template <int OB>
+void wgrad_block(const float* xp, int64_t Wp, const float* gy, int64_t OH, int64_t OW,
+                 float* gw) {
+  const int64_t P = OH * OW;
+  __m512 acc[OB][9];
+#pragma GCC unroll 16
+  for (int b = 0; b < OB; ++b) {
+#pragma GCC unroll 9
+    for (int t = 0; t < 9; ++t) acc[b][t] = _mm512_setzero_ps();
+  }
+  for (int64_t oh = 0; oh < OH; ++oh) {
+    for (int64_t ow0 = 0; ow0 < OW; ow0 += 16) {
+      const __mmask16 m = lane_mask(OW - ow0);
+      __m512 gv[OB];
+#pragma GCC unroll 16
+      for (int b = 0; b < OB; ++b) gv[b] = _mm512_maskz_loadu_ps(m, gy + b * P + oh * OW + ow0);
+      const float* xr = xp + oh * Wp + ow0;
+#pragma GCC unroll 9
+      for (int t = 0; t < 9; ++t) {
+        const __m512 xv = _mm512_maskz_loadu_ps(m, xr + (t / 3) * Wp + t % 3);
+#pragma GCC unroll 16
+        for (int b = 0; b < OB; ++b) acc[b][t] = _mm512_fmadd_ps(gv[b], xv, acc[b][t]);
+      }
+    }
+  }
+#pragma GCC unroll 16
+  for (int b = 0; b < OB; ++b) {
+#pragma GCC unroll 9
+    for (int t = 0; t < 9; ++t) gw[b * 9 + t] += _mm512_reduce_add_ps(acc[b][t]);
+  }
+}
+
+void wgrad_c1_3x3(const float* xp, int64_t Wp, const float* gy, int64_t O, int64_t OH,
+                  int64_t OW, float* gw) {
+  const int64_t P = OH * OW;
+  int64_t o = 0;
+  for (; o + 2 <= O; o += 2) wgrad_block<2>(xp, Wp, gy + o * P, OH, OW, gw + o * 9);
+  if (o < O) wgrad_block<1>(xp, Wp, gy + o * P, OH, OW, gw + o * 9);
+}
+
+// Four accumulators (64 floats) per row hide the add latency; masked tail; fixed reduction.
+void row_sums(const float* gy, int64_t rows, int64_t P, float* gb) {
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* g = gy + r * P;
+    __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+    int64_t p = 0;
+    for (; p + 64 <= P; p += 64) {
+      a0 = _mm512_add_ps(a0, _mm512_loadu_ps(g + p));
+      a1 = _mm512_add_ps(a1, _mm512_loadu_ps(g + p + 16));
+      a2 = _mm512_add_ps(a2, _mm512_loadu_ps(g + p + 32));
+      a3 = _mm512_add_ps(a3, _mm512_loadu_ps(g + p + 48));
+    }
+    for (; p < P; p += 16) a0 = _mm512_add_ps(a0, _mm512_maskz_loadu_ps(lane_mask(P - p), g + p));
+    gb[r] += _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)));
+  }
+}
+
+}  // namespace
+
+extern const ConvKernels conv2d_kernels_avx512 = {&im2col, &col2im, &direct_c1, &wgrad_c1_3x3,
+                                                  &row_sums};
+
+}  // namespace fv

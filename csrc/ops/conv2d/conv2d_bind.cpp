@@ -1,0 +1,169 @@
+// conv2d bindings: validate (ValueError / OverflowError / TypeError before anything is
+// allocated), allocate, release the GIL, call the driver in conv2d.cpp.
+//
+//   _C.conv2d(x, w, bias=None, stride=(1,1), padding=(0,0), dilation=(1,1), groups=1)
+//   _C.conv2d_relu(...)   same, relu fused into the GEMM epilogue / direct kernel
+//   _C.conv2d_backward(grad_y, x, w, stride, padding, dilation, groups,
+//                      need_input_grad, need_weight_grad, need_bias_grad) -> (gx, gw, gb)
+// padding is (ph, pw) or (top, bottom, left, right); the latter serves padding='same' with
+// even kernels in the Python wrapper.
+#include <pybind11/stl.h>
+
+#include "core/array.h"
+#include "ops/conv2d/conv2d.h"
+
+namespace fv {
+namespace {
+
+using Ints = std::vector<int64_t>;
+
+int64_t floor_div(int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
+
+// Checks every argument and returns the geometry; throws before any allocation.
+ConvGeom make_geom(const char* op, const py::array_t<float>& x, const py::array_t<float>& w,
+                   const Ints& stride, const Ints& padding, const Ints& dilation, int64_t groups) {
+  if (stride.size() != 2) throw_value_error(op, ": stride must have 2 values, got ", stride.size());
+  if (dilation.size() != 2)
+    throw_value_error(op, ": dilation must have 2 values, got ", dilation.size());
+  if (padding.size() != 2 && padding.size() != 4)
+    throw_value_error(op, ": padding must have 2 or 4 values, got ", padding.size());
+  for (int i = 0; i < 2; ++i) check_positive(op, "stride", i, stride[i]);
+  for (size_t i = 0; i < padding.size(); ++i) {
+    check_non_negative(op, "padding", static_cast<int>(i), padding[i]);
+  }
+  for (int i = 0; i < 2; ++i) check_positive(op, "dilation", i, dilation[i]);
+  if (groups < 1) throw_value_error(op, ": groups must be >= 1, got ", groups);
+  if (groups > kMaxHyperParam)
+    throw_overflow_error(op, ": groups = ", groups, " exceeds the limit ", kMaxHyperParam);
+  const Shape xs = shape_of(x), ws = shape_of(w);
+  for (int i = 0; i < 4; ++i) {
+    if (xs[i] < 1) throw_value_error(op, ": x.shape[", i, "] must be >= 1, got ", xs[i]);
+    if (ws[i] < 1) throw_value_error(op, ": w.shape[", i, "] must be >= 1, got ", ws[i]);
+  }
+  if (ws[0] % groups != 0) {
+    throw_value_error(op, ": w.shape[0] (out channels) must be divisible by groups = ", groups,
+                      ", got ", ws[0]);
+  }
+  const int64_t c_want = checked_mul(op, "w.shape[1] * groups", ws[1], groups);
+  if (xs[1] != c_want) {
+    throw_value_error(op, ": x.shape[1] (channels) must equal w.shape[1] * groups = ", ws[1],
+                      " * ", groups, " = ", c_want, ", got ", xs[1]);
+  }
+  ConvGeom g{};
+  g.N = xs[0]; g.C = xs[1]; g.H = xs[2]; g.W = xs[3];
+  g.O = ws[0]; g.groups = groups; g.kh = ws[2]; g.kw = ws[3];
+  g.sh = stride[0]; g.sw = stride[1];
+  g.dh = dilation[0]; g.dw = dilation[1];
+  if (padding.size() == 2) {
+    g.pt = g.pb = padding[0];
+    g.pl = g.pr = padding[1];
+  } else {
+    g.pt = padding[0]; g.pb = padding[1]; g.pl = padding[2]; g.pr = padding[3];
+  }
+  const int64_t Hp = g.H + g.pt + g.pb, Wp = g.W + g.pl + g.pr;
+  const int64_t ekh = checked_mul(op, "dilated kernel height", g.dh, g.kh - 1) + 1;
+  const int64_t ekw = checked_mul(op, "dilated kernel width", g.dw, g.kw - 1) + 1;
+  g.OH = floor_div(Hp - ekh, g.sh) + 1;
+  g.OW = floor_div(Wp - ekw, g.sw) + 1;
+  if (g.OH < 1 || g.OW < 1) {
+    throw_value_error(op, ": output size (H_out, W_out) = (", g.OH, ", ", g.OW,
+                      ") must be positive; input (", Hp, ", ", Wp,
+                      ") is smaller than the dilated kernel (", ekh, ", ", ekw, ")");
+  }
+  // Sizes the driver indexes with: the col buffer, the outputs, the padded plane.
+  const int64_t P = checked_mul(op, "H_out * W_out", g.OH, g.OW);
+  const int64_t K = checked_mul(op, "w.shape[1] * kh * kw",
+                                checked_mul(op, "w.shape[1] * kh", ws[1], g.kh), g.kw);
+  checked_mul(op, "im2col buffer bytes", checked_mul(op, "im2col buffer size", K, P), 4);
+  checked_mul(op, "output size", checked_mul(op, "output size", g.N, g.O), P);
+  checked_mul(op, "padded input size", Hp, Wp);
+  checked_mul(op, "weight size", g.O, K);
+  return g;
+}
+
+py::array_t<float> forward(const char* op, bool relu, const py::handle& x_obj,
+                           const py::handle& w_obj, const py::object& b_obj, const Ints& stride,
+                           const Ints& padding, const Ints& dilation, int64_t groups) {
+  auto x = f32_input(op, "x", x_obj, 4);
+  auto w = f32_input(op, "w", w_obj, 4);
+  py::array_t<float> b;
+  const bool has_bias = !b_obj.is_none();
+  if (has_bias) b = f32_input(op, "bias", b_obj, 1);
+  const ConvGeom g = make_geom(op, x, w, stride, padding, dilation, groups);
+  if (has_bias && b.shape(0) != g.O) {
+    throw_value_error(op, ": bias must have shape (", g.O, ",) = (w.shape[0],), got ",
+                      shape_str(shape_of(b)));
+  }
+  auto y = f32_empty(op, {g.N, g.O, g.OH, g.OW});
+  const float *xp = x.data(), *wp = w.data(), *bp = has_bias ? b.data() : nullptr;
+  float* yp = y.mutable_data();
+  {
+    py::gil_scoped_release nogil;
+    conv2d_forward(g, xp, wp, bp, relu, yp);
+  }
+  return y;
+}
+
+py::tuple backward(const py::handle& gy_obj, const py::handle& x_obj, const py::handle& w_obj,
+                   const Ints& stride, const Ints& padding, const Ints& dilation, int64_t groups,
+                   bool need_gx, bool need_gw, bool need_gb) {
+  const char* op = "conv2d_backward";
+  auto gy = f32_input(op, "grad_y", gy_obj, 4);
+  auto x = f32_input(op, "x", x_obj, 4);
+  auto w = f32_input(op, "w", w_obj, 4);
+  const ConvGeom g = make_geom(op, x, w, stride, padding, dilation, groups);
+  const Shape want{g.N, g.O, g.OH, g.OW};
+  if (shape_of(gy) != want) {
+    throw_value_error(op, ": grad_y shape ", shape_str(shape_of(gy)),
+                      " must equal the forward output shape ", shape_str(want));
+  }
+  py::object gx = py::none(), gw = py::none(), gb = py::none();
+  float *gxp = nullptr, *gwp = nullptr, *gbp = nullptr;
+  if (need_gx) {
+    auto a = f32_empty(op, shape_of(x));
+    gxp = a.mutable_data();
+    gx = a;
+  }
+  if (need_gw) {
+    auto a = f32_empty(op, shape_of(w));
+    gwp = a.mutable_data();
+    gw = a;
+  }
+  if (need_gb) {
+    auto a = f32_empty(op, {g.O});
+    gbp = a.mutable_data();
+    gb = a;
+  }
+  const float *gyp = gy.data(), *xp = x.data(), *wp = w.data();
+  {
+    py::gil_scoped_release nogil;
+    conv2d_backward(g, gyp, xp, wp, gxp, gwp, gbp);
+  }
+  return py::make_tuple(gx, gw, gb);
+}
+
+}  // namespace
+
+void bind_conv2d(py::module_& m) {
+  const Ints one{1, 1}, zero{0, 0};
+  m.def("conv2d",
+        [](const py::handle& x, const py::handle& w, const py::object& b, const Ints& s,
+           const Ints& p, const Ints& d, int64_t groups) {
+          return forward("conv2d", false, x, w, b, s, p, d, groups);
+        },
+        py::arg("x"), py::arg("w"), py::arg("bias") = py::none(), py::arg("stride") = one,
+        py::arg("padding") = zero, py::arg("dilation") = one, py::arg("groups") = 1);
+  m.def("conv2d_relu",
+        [](const py::handle& x, const py::handle& w, const py::object& b, const Ints& s,
+           const Ints& p, const Ints& d, int64_t groups) {
+          return forward("conv2d_relu", true, x, w, b, s, p, d, groups);
+        },
+        py::arg("x"), py::arg("w"), py::arg("bias") = py::none(), py::arg("stride") = one,
+        py::arg("padding") = zero, py::arg("dilation") = one, py::arg("groups") = 1);
+  m.def("conv2d_backward", &backward, py::arg("grad_y"), py::arg("x"), py::arg("w"),
+        py::arg("stride") = one, py::arg("padding") = zero, py::arg("dilation") = one,
+        py::arg("groups") = 1, py::arg("need_input_grad") = true,
+        py::arg("need_weight_grad") = true, py::arg("need_bias_grad") = true);
+}
+
+}  // namespace fv

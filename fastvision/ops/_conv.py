@@ -1,0 +1,74 @@
+"""conv2d, conv2d_relu (fused conv + bias + relu) and conv2d_backward.
+
+Semantics of torch.nn.functional.conv2d: x (N, C, H, W), w (O, C/groups, kh, kw), optional
+bias (O,); stride / padding / dilation are an int or a pair; padding may also be 'valid'
+(no padding) or 'same' (output H, W = input H, W; stride must be 1; with an even dilated
+kernel the extra row/column of padding goes at the bottom/right, as torch does).
+Shape and value rules are checked in C++ (csrc/ops/conv2d/conv2d_bind.cpp).
+"""
+
+from fastvision import _C
+from fastvision.ops._args import as_f32, as_int, pair
+
+
+def _padding(op, padding, stride, dilation, w):
+    """(ph, pw), or (top, bottom, left, right) for 'same' with an even dilated kernel."""
+    if isinstance(padding, str):
+        if padding == "valid":
+            return (0, 0)
+        if padding == "same":
+            if stride != (1, 1):
+                raise ValueError(f"{op}: padding='same' requires stride 1, got {stride}")
+            if w.ndim != 4:
+                return (0, 0)  # C++ reports the shape error
+            out = []
+            for d, k in zip(dilation, w.shape[2:]):
+                total = d * (k - 1)
+                out += [total // 2, total - total // 2]
+            if out[0] == out[1] and out[2] == out[3]:
+                return (out[0], out[2])
+            return tuple(out)
+        raise ValueError(f"{op}: padding must be 'valid', 'same', an int or a pair of ints, "
+                         f"got {padding!r}")
+    return pair(op, "padding", padding)
+
+
+def _args(op, w, stride, padding, dilation, groups):
+    stride = pair(op, "stride", stride)
+    dilation = pair(op, "dilation", dilation)
+    padding = _padding(op, padding, stride, dilation, w)
+    return stride, padding, dilation, as_int(op, "groups", groups)
+
+
+def conv2d(x, w, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """2-D convolution (cross-correlation) as torch.nn.functional.conv2d: (N, O, H_out, W_out)."""
+    x = as_f32("conv2d", "x", x)
+    w = as_f32("conv2d", "w", w)
+    b = None if bias is None else as_f32("conv2d", "bias", bias)
+    s, p, d, g = _args("conv2d", w, stride, padding, dilation, groups)
+    return _C.conv2d(x, w, b, s, p, d, g)
+
+
+def conv2d_relu(x, w, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """relu(conv2d(x, w, bias, ...)) in one pass (the relu is applied as each output is stored)."""
+    x = as_f32("conv2d_relu", "x", x)
+    w = as_f32("conv2d_relu", "w", w)
+    b = None if bias is None else as_f32("conv2d_relu", "bias", bias)
+    s, p, d, g = _args("conv2d_relu", w, stride, padding, dilation, groups)
+    return _C.conv2d_relu(x, w, b, s, p, d, g)
+
+
+def conv2d_backward(grad_y, x, w, stride=1, padding=0, dilation=1, groups=1, *,
+                    need_input_grad=True, need_weight_grad=True, need_bias_grad=True):
+    """Gradients of conv2d: (grad_x, grad_w, grad_b), each None where not asked for.
+
+    grad_y has the forward output's shape; x, w and the hyper-parameters are the forward's.
+    grad_b = grad_y summed over N, H, W (valid whether or not the forward had a bias).
+    """
+    op = "conv2d_backward"
+    gy = as_f32(op, "grad_y", grad_y)
+    x = as_f32(op, "x", x)
+    w = as_f32(op, "w", w)
+    s, p, d, g = _args(op, w, stride, padding, dilation, groups)
+    return _C.conv2d_backward(gy, x, w, s, p, d, g, bool(need_input_grad),
+                              bool(need_weight_grad), bool(need_bias_grad))
