@@ -8,5 +8,8 @@ anything is written.
 """
 
 from fastvision.ops._activation import relu, relu_backward
+from fastvision.ops._pool import (avg_pool2d, avg_pool2d_backward, max_pool2d,
+                                 max_pool2d_backward)
 
-__all__ = ["relu", "relu_backward"]
+__all__ = ["relu", "relu_backward",
+           "max_pool2d", "max_pool2d_backward", "avg_pool2d", "avg_pool2d_backward"]

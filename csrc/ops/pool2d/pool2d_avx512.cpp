@@ -1,0 +1,238 @@
+// pool2d, AVX-512 (see pool2d.h). 16 output columns per vector; each lane scans its window in
+// the same row-major order with the same update rule as the scalar code, so values and
+// indices are bitwise identical to it. Tails use __mmask16; border columns use the shared
+// per-element code.
+#include <immintrin.h>
+
+#include "ops/pool2d/pool2d.h"
+
+namespace fv {
+namespace {
+
+// Functions, not namespace-scope constants: no ISA code may run at load time.
+__m512i lanes() { return _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15); }
+
+__mmask16 tail16(int64_t r) {  // lanes [0, r) set; r may be <= 0 or >= 16
+  if (r <= 0) return 0;
+  if (r >= 16) return 0xFFFF;
+  return static_cast<__mmask16>((1u << r) - 1);
+}
+
+int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
+
+// Lanes j < n of p[j * s]; other lanes 0 (and never read).
+__m512 load_strided(const float* p, int64_t s, __mmask16 m) {
+  if (s == 1) return _mm512_maskz_loadu_ps(m, p);
+  const __m512i off = _mm512_mullo_epi32(lanes(), _mm512_set1_epi32(static_cast<int>(s)));
+  return _mm512_mask_i32gather_ps(_mm512_setzero_ps(), m, off, p, 4);
+}
+
+// e[j] = p[2j], o[j] = p[2j+1] for j < n; lanes j >= n zero.
+void load_even_odd(const float* p, int64_t n, __m512* e, __m512* o) {
+  const __m512 a = _mm512_maskz_loadu_ps(tail16(2 * n), p);
+  const __m512 b = _mm512_maskz_loadu_ps(tail16(2 * n - 16), p + 16);
+  const __m512i even = _mm512_add_epi32(lanes(), lanes());
+  *e = _mm512_permutex2var_ps(a, even, b);
+  *o = _mm512_permutex2var_ps(a, _mm512_add_epi32(even, _mm512_set1_epi32(1)), b);
+}
+
+// p[0 .. 2n) = e0 o0 e1 o1 ...
+void store_interleaved(float* p, int64_t n, __m512 e, __m512 o) {
+  const __m512i lo = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+  const __m512i hi = _mm512_add_epi32(lo, _mm512_set1_epi32(8));
+  _mm512_mask_storeu_ps(p, tail16(2 * n), _mm512_permutex2var_ps(e, lo, o));
+  _mm512_mask_storeu_ps(p + 16, tail16(2 * n - 16), _mm512_permutex2var_ps(e, hi, o));
+}
+
+// (v > best || isnan(v)) -> take v and its index: the scalar rule, lane by lane.
+void take_max(__m512 v, __m512i at_v, __m512* best, __m512i* at) {
+  const __mmask16 t = _mm512_cmp_ps_mask(v, *best, _CMP_GT_OQ) | _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
+  *best = _mm512_mask_mov_ps(*best, t, v);
+  *at = _mm512_mask_mov_epi32(*at, t, at_v);
+}
+
+void store_out(float* y, int64_t* idx, int64_t n, __m512 best, __m512i at) {
+  const __mmask16 m = tail16(n);
+  _mm512_mask_storeu_ps(y, m, best);
+  if (idx == nullptr) return;
+  _mm512_mask_storeu_epi64(idx, static_cast<__mmask8>(m), _mm512_cvtepi32_epi64(_mm512_castsi512_si256(at)));
+  _mm512_mask_storeu_epi64(idx + 8, static_cast<__mmask8>(m >> 8),
+                           _mm512_cvtepi32_epi64(_mm512_extracti64x4_epi64(at, 1)));
+}
+
+// Kernel 2 stride 2, output row oh (both input rows exist), columns [0, ow_end), 2*ow_end <= W.
+void max_row_k2s2(const float* x, float* y, int64_t* idx, const Pool2dGeom& g, int64_t oh,
+                  int64_t ow_end) {
+  const int W = static_cast<int>(g.W);
+  const __m512i one = _mm512_set1_epi32(1), w = _mm512_set1_epi32(W), w1 = _mm512_set1_epi32(W + 1);
+  for (int64_t ow = 0; ow < ow_end; ow += 16) {
+    const int64_t n = min64(16, ow_end - ow);
+    const float* p0 = x + 2 * oh * g.W + 2 * ow;
+    __m512 e0, o0, e1, o1;
+    load_even_odd(p0, n, &e0, &o0);
+    load_even_odd(p0 + g.W, n, &e1, &o1);
+    __m512 best = e0;
+    __m512i off = _mm512_setzero_si512();
+    take_max(o0, one, &best, &off);
+    take_max(e1, w, &best, &off);
+    take_max(o1, w1, &best, &off);
+    const __m512i base = _mm512_add_epi32(_mm512_set1_epi32(static_cast<int>(2 * oh * g.W + 2 * ow)),
+                                          _mm512_add_epi32(lanes(), lanes()));
+    store_out(y + oh * g.OW + ow, idx == nullptr ? nullptr : idx + oh * g.OW + ow, n, best,
+              _mm512_add_epi32(base, off));
+  }
+}
+
+// Any geometry, output row oh, interior columns [lo, hi).
+void max_row_generic(const float* x, float* y, int64_t* idx, const Pool2dGeom& g, int64_t oh,
+                     int64_t lo, int64_t hi) {
+  int64_t ih0, ih1;
+  max_rows(g, oh, &ih0, &ih1);
+  const __m512i lane_off = _mm512_mullo_epi32(lanes(), _mm512_set1_epi32(static_cast<int>(g.sw)));
+  for (int64_t ow = lo; ow < hi; ow += 16) {
+    const int64_t n = min64(16, hi - ow);
+    const __mmask16 m = tail16(n);
+    const int64_t iwb = ow * g.sw - g.pw;
+    __m512 best = _mm512_set1_ps(-__builtin_inff());
+    __m512i at = _mm512_add_epi32(_mm512_set1_epi32(static_cast<int>(ih0 * g.W + iwb)), lane_off);
+    for (int64_t ih = ih0; ih < ih1; ih += g.dh) {
+      for (int64_t kw = 0; kw < g.kw; ++kw) {
+        const int64_t pos = ih * g.W + iwb + kw * g.dw;
+        const __m512 v = load_strided(x + pos, g.sw, m);
+        take_max(v, _mm512_add_epi32(_mm512_set1_epi32(static_cast<int>(pos)), lane_off), &best, &at);
+      }
+    }
+    store_out(y + oh * g.OW + ow, idx == nullptr ? nullptr : idx + oh * g.OW + ow, n, best, at);
+  }
+}
+
+void max_forward(const float* x, float* y, int64_t* idx, const Pool2dGeom& g) {
+  int64_t lo, hi;
+  pool_interior_cols(g, &lo, &hi);
+  const bool k2s2 = pool_is_k2s2(g);
+  for (int64_t oh = 0; oh < g.OH; ++oh) {
+    for (int64_t ow = 0; ow < lo; ++ow) max_cell(x, y, idx, g, oh, ow);
+    if (k2s2 && 2 * oh + 1 < g.H) {
+      max_row_k2s2(x, y, idx, g, oh, hi);  // lo == 0 without padding
+    } else {
+      max_row_generic(x, y, idx, g, oh, lo, hi);
+    }
+    for (int64_t ow = hi; ow < g.OW; ++ow) max_cell(x, y, idx, g, oh, ow);
+  }
+}
+
+// Direct write when every index lies in its own 2x2 block (OH == H/2, OW == W/2); false as
+// soon as one does not (the caller then scatters the plane). Equal to the scatter: each input
+// gets at most one term, and 0 + g (the scatter's add, -0 -> +0) is kept by adding zero.
+bool max_backward_blocks(const float* gy, const int64_t* idx, float* gx, const Pool2dGeom& g) {
+  const int W = static_cast<int>(g.W);
+  const __m512 zero = _mm512_setzero_ps();
+  const __m512i w = _mm512_set1_epi32(W), w1 = _mm512_set1_epi32(W + 1), one = _mm512_set1_epi32(1);
+  for (int64_t oh = 0; oh < g.OH; ++oh) {
+    float* r0 = gx + 2 * oh * g.W;
+    for (int64_t ow = 0; ow < g.OW; ow += 16) {
+      const int64_t n = min64(16, g.OW - ow);
+      const __mmask16 m = tail16(n);
+      const int64_t j = oh * g.OW + ow;
+      const __m512 gv = _mm512_maskz_loadu_ps(m, gy + j);
+      // validated indices are < H*W <= INT32_MAX: keep the low halves
+      const __m256i i0 = _mm512_cvtepi64_epi32(_mm512_maskz_loadu_epi64(static_cast<__mmask8>(m), idx + j));
+      const __m256i i1 = _mm512_cvtepi64_epi32(_mm512_maskz_loadu_epi64(static_cast<__mmask8>(m >> 8), idx + j + 8));
+      const __m512i i32 = _mm512_inserti64x4(_mm512_castsi256_si512(i0), i1, 1);
+      const __m512i base = _mm512_add_epi32(_mm512_set1_epi32(static_cast<int>(2 * oh * g.W + 2 * ow)),
+                                            _mm512_add_epi32(lanes(), lanes()));
+      const __m512i off = _mm512_sub_epi32(i32, base);
+      const __mmask16 h00 = _mm512_cmpeq_epi32_mask(off, _mm512_setzero_si512());
+      const __mmask16 h01 = _mm512_cmpeq_epi32_mask(off, one);
+      const __mmask16 h10 = _mm512_cmpeq_epi32_mask(off, w);
+      const __mmask16 h11 = _mm512_cmpeq_epi32_mask(off, w1);
+      if (((h00 | h01 | h10 | h11) & m) != m) return false;
+      store_interleaved(r0 + 2 * ow, n, _mm512_add_ps(_mm512_maskz_mov_ps(h00, gv), zero),
+                        _mm512_add_ps(_mm512_maskz_mov_ps(h01, gv), zero));
+      store_interleaved(r0 + g.W + 2 * ow, n, _mm512_add_ps(_mm512_maskz_mov_ps(h10, gv), zero),
+                        _mm512_add_ps(_mm512_maskz_mov_ps(h11, gv), zero));
+    }
+    if (g.W & 1) r0[g.W - 1] = r0[2 * g.W - 1] = 0.0f;
+  }
+  if (g.H & 1)
+    for (int64_t i = 0; i < g.W; ++i) gx[(g.H - 1) * g.W + i] = 0.0f;
+  return true;
+}
+
+void max_backward(const float* gy, const int64_t* idx, float* gx, const Pool2dGeom& g) {
+  if (g.OH == g.H / 2 && g.OW == g.W / 2 && max_backward_blocks(gy, idx, gx, g)) return;
+  max_backward_scatter(gy, idx, gx, g);
+}
+
+void avg_forward(const float* x, float* y, const Pool2dGeom& g, bool count_include_pad) {
+  int64_t lo, hi;
+  pool_interior_cols(g, &lo, &hi);
+  const bool k2s2 = pool_is_k2s2(g);
+  for (int64_t oh = 0; oh < g.OH; ++oh) {
+    int64_t ih0 = 0, ih1 = 0, iw0, iw1;
+    float div = 1.0f;
+    // the rows and the divisor of an interior column: the window of column lo
+    const bool rows = lo < hi && avg_window(g, oh, lo, count_include_pad, &ih0, &ih1, &iw0, &iw1, &div);
+    const int64_t vlo = rows ? lo : g.OW, vhi = rows ? hi : g.OW;
+    for (int64_t ow = 0; ow < vlo; ++ow) avg_cell(x, y, g, oh, ow, count_include_pad);
+    const __m512 d = _mm512_set1_ps(div);
+    for (int64_t ow = vlo; ow < vhi; ow += 16) {
+      const int64_t n = min64(16, vhi - ow);
+      __m512 sum = _mm512_setzero_ps();
+      if (k2s2 && ih1 - ih0 == 2) {
+        __m512 e0, o0, e1, o1;
+        load_even_odd(x + ih0 * g.W + 2 * ow, n, &e0, &o0);
+        load_even_odd(x + ih1 * g.W - g.W + 2 * ow, n, &e1, &o1);
+        sum = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(_mm512_add_ps(sum, e0), o0), e1), o1);
+      } else {
+        const __mmask16 m = tail16(n);
+        for (int64_t ih = ih0; ih < ih1; ++ih)
+          for (int64_t kw = 0; kw < g.kw; ++kw)
+            sum = _mm512_add_ps(sum, load_strided(x + ih * g.W + ow * g.sw - g.pw + kw, g.sw, m));
+      }
+      _mm512_mask_storeu_ps(y + oh * g.OW + ow, tail16(n), _mm512_div_ps(sum, d));
+    }
+    for (int64_t ow = vhi; ow < g.OW; ++ow) avg_cell(x, y, g, oh, ow, count_include_pad);
+  }
+}
+
+void avg_backward(const float* gy, float* gx, const Pool2dGeom& g, bool count_include_pad) {
+  if (!(pool_is_k2s2(g) && g.OH == g.H / 2 && g.OW == g.W / 2)) {
+    avg_backward_scatter(gy, gx, g, count_include_pad);
+    return;
+  }
+  // Full 2x2 windows only: divisor 4 in both modes, each input gets one term 0 + gy / 4.
+  const __m512 four = _mm512_set1_ps(4.0f), zero = _mm512_setzero_ps();
+  for (int64_t oh = 0; oh < g.OH; ++oh) {
+    float* r0 = gx + 2 * oh * g.W;
+    for (int64_t ow = 0; ow < g.OW; ow += 16) {
+      const int64_t n = min64(16, g.OW - ow);
+      const __m512 v = _mm512_add_ps(_mm512_div_ps(_mm512_maskz_loadu_ps(tail16(n), gy + oh * g.OW + ow), four), zero);
+      store_interleaved(r0 + 2 * ow, n, v, v);
+      store_interleaved(r0 + g.W + 2 * ow, n, v, v);
+    }
+    if (g.W & 1) r0[g.W - 1] = r0[2 * g.W - 1] = 0.0f;
+  }
+  if (g.H & 1)
+    for (int64_t i = 0; i < g.W; ++i) gx[(g.H - 1) * g.W + i] = 0.0f;
+}
+
+bool indices_in_range(const int64_t* idx, int64_t n, int64_t limit) {
+  // unsigned compare: negative indices become huge and fail too
+  const __m512i top = _mm512_set1_epi64(limit);
+  __mmask8 bad = 0;
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) bad |= _mm512_cmp_epu64_mask(_mm512_loadu_si512(idx + i), top, _MM_CMPINT_NLT);
+  if (i < n) {
+    const __mmask8 m = static_cast<__mmask8>((1u << (n - i)) - 1);
+    bad |= _mm512_mask_cmp_epu64_mask(m, _mm512_maskz_loadu_epi64(m, idx + i), top, _MM_CMPINT_NLT);
+  }
+  return bad == 0;
+}
+
+}  // namespace
+
+extern const Pool2dKernels pool2d_kernels_avx512 = {&max_forward, &max_backward, &avg_forward,
+                                                    &avg_backward, &indices_in_range};
+
+}  // namespace fv
