@@ -1,9 +1,10 @@
 // pool2d: max and average pooling over NCHW float32 planes, forward and backward, with
 // torch.nn.functional semantics (max_pool2d / avg_pool2d and their backward).
 //
-// Layout: every kernel works on ONE (n, c) plane: x is H x W row-major, y / indices are
-// OH x OW row-major; indices are flat offsets into the H*W input plane (as torch). The driver
-// (pool2d_bind.cpp) validates, allocates and splits the N*C planes over threads.
+// Layout: every kernel works on `planes` consecutive (n, c) planes: each x plane is H x W
+// row-major, each y / indices plane OH x OW row-major; indices are flat offsets into the
+// H*W input plane (as torch). The driver (pool2d_bind.cpp) validates, allocates and splits
+// the N*C planes over threads.
 //
 // Semantics, identical in every variant (each output element is computed by the same
 // sequence of float operations wherever it falls, so scalar / avx2 / avx512 agree bit for
@@ -37,14 +38,17 @@ struct Pool2dGeom {
 };
 
 struct Pool2dKernels {
-  // One plane. idx may be null (indices not wanted). Requires H*W <= INT32_MAX for the
-  // vector paths (the driver uses the scalar table beyond that).
-  void (*max_forward)(const float* x, float* y, int64_t* idx, const Pool2dGeom& g);
-  // grad_x plane (H x W, written entirely) from grad_y / idx planes (OH x OW). Indices must
+  // idx may be null (indices not wanted). The vector paths keep plane offsets in int32
+  // lanes: the driver uses the scalar table when (H + dh + 1) * W exceeds INT32_MAX.
+  void (*max_forward)(const float* x, float* y, int64_t* idx, int64_t planes, const Pool2dGeom& g);
+  // grad_x planes (H x W, written entirely) from grad_y / idx planes (OH x OW). Indices must
   // already be validated to lie in [0, H*W).
-  void (*max_backward)(const float* gy, const int64_t* idx, float* gx, const Pool2dGeom& g);
-  void (*avg_forward)(const float* x, float* y, const Pool2dGeom& g, bool count_include_pad);
-  void (*avg_backward)(const float* gy, float* gx, const Pool2dGeom& g, bool count_include_pad);
+  void (*max_backward)(const float* gy, const int64_t* idx, float* gx, int64_t planes,
+                       const Pool2dGeom& g);
+  void (*avg_forward)(const float* x, float* y, int64_t planes, const Pool2dGeom& g,
+                      bool count_include_pad);
+  void (*avg_backward)(const float* gy, float* gx, int64_t planes, const Pool2dGeom& g,
+                       bool count_include_pad);
   // True when every idx[i], i < n, lies in [0, limit).
   bool (*indices_in_range)(const int64_t* idx, int64_t n, int64_t limit);
 };

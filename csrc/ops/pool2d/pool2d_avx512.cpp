@@ -106,7 +106,7 @@ void max_row_generic(const float* x, float* y, int64_t* idx, const Pool2dGeom& g
   }
 }
 
-void max_forward(const float* x, float* y, int64_t* idx, const Pool2dGeom& g) {
+void max_forward_plane(const float* x, float* y, int64_t* idx, const Pool2dGeom& g) {
   int64_t lo, hi;
   pool_interior_cols(g, &lo, &hi);
   const bool k2s2 = pool_is_k2s2(g);
@@ -159,12 +159,12 @@ bool max_backward_blocks(const float* gy, const int64_t* idx, float* gx, const P
   return true;
 }
 
-void max_backward(const float* gy, const int64_t* idx, float* gx, const Pool2dGeom& g) {
+void max_backward_plane(const float* gy, const int64_t* idx, float* gx, const Pool2dGeom& g) {
   if (g.OH == g.H / 2 && g.OW == g.W / 2 && max_backward_blocks(gy, idx, gx, g)) return;
   max_backward_scatter(gy, idx, gx, g);
 }
 
-void avg_forward(const float* x, float* y, const Pool2dGeom& g, bool count_include_pad) {
+void avg_forward_plane(const float* x, float* y, const Pool2dGeom& g, bool count_include_pad) {
   int64_t lo, hi;
   pool_interior_cols(g, &lo, &hi);
   const bool k2s2 = pool_is_k2s2(g);
@@ -196,7 +196,7 @@ void avg_forward(const float* x, float* y, const Pool2dGeom& g, bool count_inclu
   }
 }
 
-void avg_backward(const float* gy, float* gx, const Pool2dGeom& g, bool count_include_pad) {
+void avg_backward_plane(const float* gy, float* gx, const Pool2dGeom& g, bool count_include_pad) {
   if (!(pool_is_k2s2(g) && g.OH == g.H / 2 && g.OW == g.W / 2)) {
     avg_backward_scatter(gy, gx, g, count_include_pad);
     return;
@@ -215,6 +215,27 @@ void avg_backward(const float* gy, float* gx, const Pool2dGeom& g, bool count_in
   }
   if (g.H & 1)
     for (int64_t i = 0; i < g.W; ++i) gx[(g.H - 1) * g.W + i] = 0.0f;
+}
+
+void max_forward(const float* x, float* y, int64_t* idx, int64_t planes, const Pool2dGeom& g) {
+  const int64_t in_n = g.H * g.W, out_n = g.OH * g.OW;
+  for (int64_t c = 0; c < planes; ++c)
+    max_forward_plane(x + c * in_n, y + c * out_n, idx == nullptr ? nullptr : idx + c * out_n, g);
+}
+
+void max_backward(const float* gy, const int64_t* idx, float* gx, int64_t planes, const Pool2dGeom& g) {
+  const int64_t in_n = g.H * g.W, out_n = g.OH * g.OW;
+  for (int64_t c = 0; c < planes; ++c) max_backward_plane(gy + c * out_n, idx + c * out_n, gx + c * in_n, g);
+}
+
+void avg_forward(const float* x, float* y, int64_t planes, const Pool2dGeom& g, bool count_include_pad) {
+  const int64_t in_n = g.H * g.W, out_n = g.OH * g.OW;
+  for (int64_t c = 0; c < planes; ++c) avg_forward_plane(x + c * in_n, y + c * out_n, g, count_include_pad);
+}
+
+void avg_backward(const float* gy, float* gx, int64_t planes, const Pool2dGeom& g, bool count_include_pad) {
+  const int64_t in_n = g.H * g.W, out_n = g.OH * g.OW;
+  for (int64_t c = 0; c < planes; ++c) avg_backward_plane(gy + c * out_n, gx + c * in_n, g, count_include_pad);
 }
 
 bool indices_in_range(const int64_t* idx, int64_t n, int64_t limit) {

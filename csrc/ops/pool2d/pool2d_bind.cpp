@@ -123,8 +123,7 @@ py::object max_pool2d(const py::handle& x_obj, const Pair& k, const Pair& s, con
     py::gil_scoped_release nogil;
     const int64_t in_n = H * W, out_n = g.OH * g.OW;
     parallel_for(planes, grain(g), [&](int64_t b, int64_t e) {
-      for (int64_t c = b; c < e; ++c)
-        kern.max_forward(xp + c * in_n, yp + c * out_n, ip == nullptr ? nullptr : ip + c * out_n, g);
+      kern.max_forward(xp + b * in_n, yp + b * out_n, ip == nullptr ? nullptr : ip + b * out_n, e - b, g);
     });
   }
   if (return_indices) return py::make_tuple(y, idx);
@@ -170,7 +169,7 @@ py::array_t<float> max_pool2d_backward(const py::handle& gy_obj, const py::handl
   float* gxp = gx.mutable_data();
   py::gil_scoped_release nogil;
   parallel_for(planes, grain(g), [&](int64_t b, int64_t e) {
-    for (int64_t c = b; c < e; ++c) kern.max_backward(gyp + c * out_n, ip + c * out_n, gxp + c * in_n, g);
+    kern.max_backward(gyp + b * out_n, ip + b * out_n, gxp + b * in_n, e - b, g);
   });
   return gx;
 }
@@ -189,7 +188,7 @@ py::array_t<float> avg_pool2d(const py::handle& x_obj, const Pair& k, const Pair
   py::gil_scoped_release nogil;
   const int64_t in_n = H * W, out_n = g.OH * g.OW;
   parallel_for(planes, grain(g), [&](int64_t b, int64_t e) {
-    for (int64_t c = b; c < e; ++c) kern.avg_forward(xp + c * in_n, yp + c * out_n, g, count_include_pad);
+    kern.avg_forward(xp + b * in_n, yp + b * out_n, e - b, g, count_include_pad);
   });
   return y;
 }
@@ -214,7 +213,7 @@ py::array_t<float> avg_pool2d_backward(const py::handle& gy_obj, const Shape& in
   py::gil_scoped_release nogil;
   const int64_t in_n = H * W, out_n = g.OH * g.OW;
   parallel_for(planes, grain(g), [&](int64_t b, int64_t e) {
-    for (int64_t c = b; c < e; ++c) kern.avg_backward(gyp + c * out_n, gxp + c * in_n, g, count_include_pad);
+    kern.avg_backward(gyp + b * out_n, gxp + b * in_n, e - b, g, count_include_pad);
   });
   return gx;
 }

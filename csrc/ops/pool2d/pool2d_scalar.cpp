@@ -5,22 +5,43 @@
 namespace fv {
 namespace {
 
-void max_forward(const float* x, float* y, int64_t* idx, const Pool2dGeom& g) {
+void max_forward_plane(const float* x, float* y, int64_t* idx, const Pool2dGeom& g) {
   for (int64_t oh = 0; oh < g.OH; ++oh)
     for (int64_t ow = 0; ow < g.OW; ++ow) max_cell(x, y, idx, g, oh, ow);
 }
 
-void max_backward(const float* gy, const int64_t* idx, float* gx, const Pool2dGeom& g) {
+void max_backward_plane(const float* gy, const int64_t* idx, float* gx, const Pool2dGeom& g) {
   max_backward_scatter(gy, idx, gx, g);
 }
 
-void avg_forward(const float* x, float* y, const Pool2dGeom& g, bool count_include_pad) {
+void avg_forward_plane(const float* x, float* y, const Pool2dGeom& g, bool count_include_pad) {
   for (int64_t oh = 0; oh < g.OH; ++oh)
     for (int64_t ow = 0; ow < g.OW; ++ow) avg_cell(x, y, g, oh, ow, count_include_pad);
 }
 
-void avg_backward(const float* gy, float* gx, const Pool2dGeom& g, bool count_include_pad) {
+void avg_backward_plane(const float* gy, float* gx, const Pool2dGeom& g, bool count_include_pad) {
   avg_backward_scatter(gy, gx, g, count_include_pad);
+}
+
+void max_forward(const float* x, float* y, int64_t* idx, int64_t planes, const Pool2dGeom& g) {
+  const int64_t in_n = g.H * g.W, out_n = g.OH * g.OW;
+  for (int64_t c = 0; c < planes; ++c)
+    max_forward_plane(x + c * in_n, y + c * out_n, idx == nullptr ? nullptr : idx + c * out_n, g);
+}
+
+void max_backward(const float* gy, const int64_t* idx, float* gx, int64_t planes, const Pool2dGeom& g) {
+  const int64_t in_n = g.H * g.W, out_n = g.OH * g.OW;
+  for (int64_t c = 0; c < planes; ++c) max_backward_plane(gy + c * out_n, idx + c * out_n, gx + c * in_n, g);
+}
+
+void avg_forward(const float* x, float* y, int64_t planes, const Pool2dGeom& g, bool count_include_pad) {
+  const int64_t in_n = g.H * g.W, out_n = g.OH * g.OW;
+  for (int64_t c = 0; c < planes; ++c) avg_forward_plane(x + c * in_n, y + c * out_n, g, count_include_pad);
+}
+
+void avg_backward(const float* gy, float* gx, int64_t planes, const Pool2dGeom& g, bool count_include_pad) {
+  const int64_t in_n = g.H * g.W, out_n = g.OH * g.OW;
+  for (int64_t c = 0; c < planes; ++c) avg_backward_plane(gy + c * out_n, gx + c * in_n, g, count_include_pad);
 }
 
 bool indices_in_range(const int64_t* idx, int64_t n, int64_t limit) {
