@@ -2,7 +2,10 @@
 median of repeats; GB/s counts the bytes each op must move: forward x + y + indices,
 backward grad_y + indices + grad_x). Usage: PYTHONPATH=. python bench/bench_pool.py"""
 
+import os
 import time
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # torch's spinning OpenMP workers starve ours on 2 cores
 
 import numpy as np
 import torch

@@ -27,13 +27,16 @@ __m512 load_strided(const float* p, int64_t s, __mmask16 m) {
   return _mm512_mask_i32gather_ps(_mm512_setzero_ps(), m, off, p, 4);
 }
 
-// e[j] = p[2j], o[j] = p[2j+1] for j < n; lanes j >= n zero.
-void load_even_odd(const float* p, int64_t n, __m512* e, __m512* o) {
-  const __m512 a = _mm512_maskz_loadu_ps(tail16(2 * n), p);
-  const __m512 b = _mm512_maskz_loadu_ps(tail16(2 * n - 16), p + 16);
+// e = even lanes of a:b, o = odd lanes.
+void deinterleave(__m512 a, __m512 b, __m512* e, __m512* o) {
   const __m512i even = _mm512_add_epi32(lanes(), lanes());
   *e = _mm512_permutex2var_ps(a, even, b);
   *o = _mm512_permutex2var_ps(a, _mm512_add_epi32(even, _mm512_set1_epi32(1)), b);
+}
+
+// e[j] = p[2j], o[j] = p[2j+1] for j < n; lanes j >= n zero.
+void load_even_odd(const float* p, int64_t n, __m512* e, __m512* o) {
+  deinterleave(_mm512_maskz_loadu_ps(tail16(2 * n), p), _mm512_maskz_loadu_ps(tail16(2 * n - 16), p + 16), e, o);
 }
 
 // p[0 .. 2n) = e0 o0 e1 o1 ...
@@ -159,8 +162,10 @@ bool max_backward_blocks(const float* gy, const int64_t* idx, float* gx, const P
   return true;
 }
 
+// Wide planes: the direct write (no scatter, no zeroing pass). Narrow ones (OW < 8, e.g.
+// 11x11 -> 5x5): per-row vectors would be mostly masked off; zeros + scatter-add is faster.
 void max_backward_plane(const float* gy, const int64_t* idx, float* gx, const Pool2dGeom& g) {
-  if (g.OH == g.H / 2 && g.OW == g.W / 2 && max_backward_blocks(gy, idx, gx, g)) return;
+  if (g.OW >= 8 && g.OH == g.H / 2 && g.OW == g.W / 2 && max_backward_blocks(gy, idx, gx, g)) return;
   max_backward_scatter(gy, idx, gx, g);
 }
 
@@ -217,15 +222,69 @@ void avg_backward_plane(const float* gy, float* gx, const Pool2dGeom& g, bool co
     for (int64_t i = 0; i < g.W; ++i) gx[(g.H - 1) * g.W + i] = 0.0f;
 }
 
+// Small planes (k2s2 with OH == H/2, OW == W/2 and OH*OW <= kFlatMax, e.g. 11x11 -> 5x5):
+// a row holds too few outputs for a vector, so 16 planes are taken together; their 16*OH*OW
+// outputs are consecutive in y / indices and fill whole vectors. Each lane fetches its
+// window through tables of offsets: src (from the group's first input) and pin (in-plane).
+constexpr int64_t kFlatMax = 64;
+
+bool flat_k2s2(const Pool2dGeom& g) {
+  return pool_is_k2s2(g) && g.OH == g.H / 2 && g.OW == g.W / 2 && g.OH * g.OW <= kFlatMax;
+}
+
+void flat_tables(const Pool2dGeom& g, int32_t* src, int32_t* pin) {
+  const int64_t n = g.OH * g.OW;
+  for (int64_t p = 0, j = 0; p < 16; ++p)
+    for (int64_t oh = 0; oh < g.OH; ++oh)
+      for (int64_t ow = 0; ow < g.OW; ++ow, ++j) {
+        pin[j] = static_cast<int32_t>(2 * oh * g.W + 2 * ow);
+        src[j] = static_cast<int32_t>(p * g.H * g.W) + pin[j];
+      }
+  (void)n;
+}
+
+// 16 planes; the same four comparisons in the same order as max_row_k2s2.
+void max_flat16(const float* x, float* y, int64_t* idx, const Pool2dGeom& g, const int32_t* src,
+                const int32_t* pin) {
+  const int W = static_cast<int>(g.W);
+  const __m512i one = _mm512_set1_epi32(1), w = _mm512_set1_epi32(W), w1 = _mm512_set1_epi32(W + 1);
+  const int64_t vecs = g.OH * g.OW;  // 16 * OH * OW outputs
+  for (int64_t v = 0; v < vecs; ++v) {
+    // each window row is an adjacent pair: gather it as one 64-bit element (half the loads)
+    const __m256i off_lo = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(src + 16 * v));
+    const __m256i off_hi = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(src + 16 * v + 8));
+    __m512 e0, o0, e1, o1;
+    deinterleave(_mm512_castpd_ps(_mm512_i32gather_pd(off_lo, x, 4)),
+                 _mm512_castpd_ps(_mm512_i32gather_pd(off_hi, x, 4)), &e0, &o0);
+    deinterleave(_mm512_castpd_ps(_mm512_i32gather_pd(off_lo, x + W, 4)),
+                 _mm512_castpd_ps(_mm512_i32gather_pd(off_hi, x + W, 4)), &e1, &o1);
+    __m512 best = e0;
+    __m512i at = _mm512_setzero_si512();
+    take_max(o0, one, &best, &at);
+    take_max(e1, w, &best, &at);
+    take_max(o1, w1, &best, &at);
+    store_out(y + 16 * v, idx == nullptr ? nullptr : idx + 16 * v, 16, best,
+              _mm512_add_epi32(_mm512_loadu_si512(pin + 16 * v), at));
+  }
+}
+
 void max_forward(const float* x, float* y, int64_t* idx, int64_t planes, const Pool2dGeom& g) {
   const int64_t in_n = g.H * g.W, out_n = g.OH * g.OW;
-  for (int64_t c = 0; c < planes; ++c)
+  int64_t c = 0;
+  if (planes >= 16 && flat_k2s2(g)) {
+    int32_t src[16 * kFlatMax], pin[16 * kFlatMax];
+    flat_tables(g, src, pin);
+    for (; c + 16 <= planes; c += 16)
+      max_flat16(x + c * in_n, y + c * out_n, idx == nullptr ? nullptr : idx + c * out_n, g, src, pin);
+  }
+  for (; c < planes; ++c)
     max_forward_plane(x + c * in_n, y + c * out_n, idx == nullptr ? nullptr : idx + c * out_n, g);
 }
 
 void max_backward(const float* gy, const int64_t* idx, float* gx, int64_t planes, const Pool2dGeom& g) {
   const int64_t in_n = g.H * g.W, out_n = g.OH * g.OW;
-  for (int64_t c = 0; c < planes; ++c) max_backward_plane(gy + c * out_n, idx + c * out_n, gx + c * in_n, g);
+  int64_t c = 0;
+  for (; c < planes; ++c) max_backward_plane(gy + c * out_n, idx + c * out_n, gx + c * in_n, g);
 }
 
 void avg_forward(const float* x, float* y, int64_t planes, const Pool2dGeom& g, bool count_include_pad) {
