@@ -1,6 +1,8 @@
 // pool2d, AVX2 (see pool2d.h). 8 output columns per vector; each lane scans its window in the
 // same row-major order with the same update rule as the scalar code, so values and indices
-// are bitwise identical to it. Tails use masks; border columns use the shared per-element code.
+// are bitwise identical to it. Tails load with masks; they store through a small buffer,
+// since vmaskmovps stores are microcoded and slow on AMD cores. Border columns use the shared
+// per-element code.
 #include <immintrin.h>
 
 #include "ops/pool2d/pool2d.h"
@@ -42,17 +44,23 @@ void load_even_odd(const float* p, int64_t n, __m256* e, __m256* o) {
       _mm256_castps_pd(_mm256_shuffle_ps(a, b, _MM_SHUFFLE(3, 1, 3, 1))), _MM_SHUFFLE(3, 1, 2, 0)));
 }
 
+// p[0 .. n) = v[0 .. n), n <= 8 (full-width store when n == 8).
+void store_n(float* p, __m256 v, int64_t n) {
+  if (n >= 8) {
+    _mm256_storeu_ps(p, v);
+    return;
+  }
+  alignas(32) float buf[8];
+  _mm256_store_ps(buf, v);
+  for (int64_t i = 0; i < n; ++i) p[i] = buf[i];
+}
+
 // p[0 .. 2n) = e0 o0 e1 o1 ...
 void store_interleaved(float* p, int64_t n, __m256 e, __m256 o) {
   const __m256 lo = _mm256_unpacklo_ps(e, o), hi = _mm256_unpackhi_ps(e, o);
   const __m256 a = _mm256_permute2f128_ps(lo, hi, 0x20), b = _mm256_permute2f128_ps(lo, hi, 0x31);
-  if (n >= 8) {
-    _mm256_storeu_ps(p, a);
-    _mm256_storeu_ps(p + 8, b);
-  } else {
-    _mm256_maskstore_ps(p, tail_mask(2 * n), a);
-    _mm256_maskstore_ps(p + 8, tail_mask(2 * n - 8), b);
-  }
+  store_n(p, a, min64(2 * n, 8));
+  if (n > 4) store_n(p + 8, b, 2 * n - 8);
 }
 
 // (v > best || isnan(v)) -> take v and its index: the scalar rule, lane by lane.
@@ -63,15 +71,19 @@ void take_max(__m256 v, __m256i at_v, __m256* best, __m256i* at) {
 }
 
 void store_out(float* y, int64_t* idx, int64_t n, __m256 best, __m256i at) {
-  const __m256i m = tail_mask(n);
-  _mm256_maskstore_ps(y, m, best);
+  store_n(y, best, n);
   if (idx == nullptr) return;
   const __m256i a0 = _mm256_cvtepi32_epi64(_mm256_castsi256_si128(at));
   const __m256i a1 = _mm256_cvtepi32_epi64(_mm256_extracti128_si256(at, 1));
-  const __m256i m0 = _mm256_cvtepi32_epi64(_mm256_castsi256_si128(m));
-  const __m256i m1 = _mm256_cvtepi32_epi64(_mm256_extracti128_si256(m, 1));
-  _mm256_maskstore_epi64(reinterpret_cast<long long*>(idx), m0, a0);
-  _mm256_maskstore_epi64(reinterpret_cast<long long*>(idx + 4), m1, a1);
+  if (n >= 8) {
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(idx), a0);
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(idx + 4), a1);
+    return;
+  }
+  alignas(32) int64_t buf[8];
+  _mm256_store_si256(reinterpret_cast<__m256i*>(buf), a0);
+  _mm256_store_si256(reinterpret_cast<__m256i*>(buf + 4), a1);
+  for (int64_t i = 0; i < n; ++i) idx[i] = buf[i];
 }
 
 // Kernel 2 stride 2, output row oh (both input rows exist), columns [0, OW2) with 2*OW2 <= W.
@@ -179,8 +191,10 @@ bool max_backward_blocks(const float* gy, const int64_t* idx, float* gx, const P
   return true;
 }
 
+// Wide planes: the direct write (no scatter, no zeroing pass). Narrow ones (OW < 8, e.g.
+// 11x11 -> 5x5): per-row vectors would be mostly masked off; zeros + scatter-add is faster.
 void max_backward_plane(const float* gy, const int64_t* idx, float* gx, const Pool2dGeom& g) {
-  if (g.OH == g.H / 2 && g.OW == g.W / 2 && max_backward_blocks(gy, idx, gx, g)) return;
+  if (g.OW >= 8 && g.OH == g.H / 2 && g.OW == g.W / 2 && max_backward_blocks(gy, idx, gx, g)) return;
   max_backward_scatter(gy, idx, gx, g);
 }
 
@@ -210,7 +224,7 @@ void avg_forward_plane(const float* x, float* y, const Pool2dGeom& g, bool count
           for (int64_t kw = 0; kw < g.kw; ++kw)
             sum = _mm256_add_ps(sum, load_strided(x + ih * g.W + ow * g.sw - g.pw + kw, g.sw, m));
       }
-      _mm256_maskstore_ps(y + oh * g.OW + ow, tail_mask(n), _mm256_div_ps(sum, d));
+      store_n(y + oh * g.OW + ow, _mm256_div_ps(sum, d), n);
     }
     for (int64_t ow = vhi; ow < g.OW; ++ow) avg_cell(x, y, g, oh, ow, count_include_pad);
   }
