@@ -55,9 +55,13 @@ def test_max_pool_matches_reference(isa, case, seed, ties):
                  abs_sum=ref.max_pool2d_backward(np.abs(gy), idx, shape))
 
 
-@pytest.mark.parametrize("shape", [(2, 32, 26, 26), (2, 64, 11, 11), (1, 3, 27, 34), (1, 2, 2, 2)])
+@pytest.mark.parametrize("shape", [(2, 32, 26, 26), (2, 64, 11, 11), (1, 3, 27, 34), (1, 2, 2, 2),
+                                   (3, 7, 9, 10), (1, 17, 4, 5), (5, 5, 16, 17)])
 def test_max_pool_k2s2_fast_path(isa, rng, shape):
+    # row path, the multi-plane path for small planes (>= 8 / 16 planes) and their tails
     x = rng.standard_normal(shape).astype(np.float32)
+    x[rng.random(shape) < 0.03] = np.nan
+    x[rng.random(shape) < 0.2] = 0.25  # ties
     for cm in (False, True):
         y, idx = fv.ops.max_pool2d(x, 2, return_indices=True, ceil_mode=cm)
         y_ref, idx_ref = ref.max_pool2d(x, (2, 2), (2, 2), (0, 0), (1, 1), cm)
@@ -66,6 +70,7 @@ def test_max_pool_k2s2_fast_path(isa, rng, shape):
         gy = rng.standard_normal(y.shape).astype(np.float32)
         gx = fv.ops.max_pool2d_backward(gy, idx, shape)
         np.testing.assert_array_equal(gx, ref.max_pool2d_backward(gy, idx, shape))  # one term each
+        np.testing.assert_array_equal(fv.ops.max_pool2d(x, 2, ceil_mode=cm), y)
 
 
 def test_max_pool_ties_pick_first_index(isa):
@@ -103,11 +108,15 @@ def test_max_pool_backward_overlapping_and_foreign_indices(isa, rng):
     np.testing.assert_array_equal(fv.ops.max_pool2d_backward(gy, idx, x.shape),
                                   ref.max_pool2d_backward(gy, idx, x.shape))  # small ints: exact
     # k2s2-shaped grad_y whose indices leave their 2x2 block (or repeat): still a scatter-add
-    shape = (2, 2, 8, 10)
-    for idx in (rng.integers(0, 80, size=(2, 2, 4, 5)), np.zeros((2, 2, 4, 5), np.int64)):
-        gy = small_ints(rng, idx.shape)
-        np.testing.assert_array_equal(fv.ops.max_pool2d_backward(gy, idx, shape),
-                                      ref.max_pool2d_backward(gy, idx, shape))
+    for shape in ((2, 2, 8, 10), (1, 3, 6, 34)):
+        n, c, h, w = shape
+        _, real = fv.ops.max_pool2d(rng.standard_normal(shape), 2, return_indices=True)
+        one_off = real.copy()
+        one_off[0, -1, -1, -1] = 0  # the last output of a plane leaves its block
+        for idx in (rng.integers(0, h * w, size=real.shape), np.zeros(real.shape, np.int64), one_off):
+            gy = small_ints(rng, idx.shape)
+            np.testing.assert_array_equal(fv.ops.max_pool2d_backward(gy, idx, shape),
+                                          ref.max_pool2d_backward(gy, idx, shape))
 
 
 def test_max_pool_backward_signed_zero_like_scatter(isa):
@@ -216,9 +225,11 @@ def test_small_integers_bit_identical_across_isas(case, seed):
             np.testing.assert_array_equal(a, b)
 
 
-@pytest.mark.parametrize("k,s,p,d", [(2, 2, 0, 1), (3, 2, 1, 2), (3, 1, 1, 1)])
-def test_one_vs_two_threads_bitwise(isa, threads, rng, k, s, p, d):
-    x = rng.standard_normal((4, 16, 26, 27)).astype(np.float32)
+@pytest.mark.parametrize("shape,k,s,p,d", [((4, 16, 26, 27), 2, 2, 0, 1), ((4, 16, 26, 27), 3, 2, 1, 2),
+                                           ((4, 16, 26, 27), 3, 1, 1, 1), ((3, 91, 11, 11), 2, 2, 0, 1)])
+def test_one_vs_two_threads_bitwise(isa, threads, rng, shape, k, s, p, d):
+    # (3, 91, 11, 11): 273 small planes, split unevenly against the 8/16-plane groups
+    x = rng.standard_normal(shape).astype(np.float32)
     res = []
     for n in (1, 2):
         threads(n)

@@ -20,10 +20,15 @@
 //        runs row-major over the intersection from 0, then ONE division. Empty -> 0.
 //   backward: max scatters grad_y into zeros at the indices, in output order; avg adds
 //        grad_y / divisor to each input of the window, in output order.
-// Variants: a k2s2 fast path (kernel 2, stride 2, no padding, no dilation: the reference
-// CNN's pools) vectorised along the output width; a generic path vectorised over the
-// interior output columns (windows inside the plane horizontally); the remaining border
-// elements run the shared per-element code below.
+// Variants (forward): a k2s2 fast path (kernel 2, stride 2, no padding, no dilation: the
+// reference CNN's pools) vectorised along the output width (two input rows loaded,
+// even/odd columns deinterleaved); for small k2s2 planes (OH*OW <= 64, e.g. 11x11 -> 5x5)
+// 8 or 16 planes at once, their outputs filling whole vectors, inputs gathered; a generic
+// path vectorised over the interior output columns (windows inside the plane horizontally);
+// the remaining border elements run the shared per-element code below.
+// Backward (max): zeros + scatter-add, except AVX-512 on wide k2s2-shaped planes (OW >= 8),
+// which writes the 2x2 blocks directly when every index lies in its own block (then equal to
+// the scatter). Backward (avg): scatter, or a direct write for full k2s2 windows.
 #pragma once
 
 #include <cstdint>

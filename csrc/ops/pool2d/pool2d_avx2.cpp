@@ -27,21 +27,22 @@ __m256 load_strided(const float* p, int64_t s, __m256i m) {
   return _mm256_mask_i32gather_ps(_mm256_setzero_ps(), p, off, _mm256_castsi256_ps(m), 4);
 }
 
-// Even and odd columns of p[0 .. 2n): e[j] = p[2j], o[j] = p[2j+1], lanes j >= n zero.
-void load_even_odd(const float* p, int64_t n, __m256* e, __m256* o) {
-  __m256 a, b;
-  if (n >= 8) {
-    a = _mm256_loadu_ps(p);
-    b = _mm256_loadu_ps(p + 8);
-  } else {
-    a = _mm256_maskload_ps(p, tail_mask(2 * n));
-    b = _mm256_maskload_ps(p + 8, tail_mask(2 * n - 8));
-  }
+// e = even lanes of a:b, o = odd lanes.
+void deinterleave(__m256 a, __m256 b, __m256* e, __m256* o) {
   // shuffle works within 128-bit halves: [a0 a2 b0 b2 | a4 a6 b4 b6]; the permute restores order.
   *e = _mm256_castpd_ps(_mm256_permute4x64_pd(
       _mm256_castps_pd(_mm256_shuffle_ps(a, b, _MM_SHUFFLE(2, 0, 2, 0))), _MM_SHUFFLE(3, 1, 2, 0)));
   *o = _mm256_castpd_ps(_mm256_permute4x64_pd(
       _mm256_castps_pd(_mm256_shuffle_ps(a, b, _MM_SHUFFLE(3, 1, 3, 1))), _MM_SHUFFLE(3, 1, 2, 0)));
+}
+
+// Even and odd columns of p[0 .. 2n): e[j] = p[2j], o[j] = p[2j+1], lanes j >= n zero.
+void load_even_odd(const float* p, int64_t n, __m256* e, __m256* o) {
+  if (n >= 8) {
+    deinterleave(_mm256_loadu_ps(p), _mm256_loadu_ps(p + 8), e, o);
+  } else {
+    deinterleave(_mm256_maskload_ps(p, tail_mask(2 * n)), _mm256_maskload_ps(p + 8, tail_mask(2 * n - 8)), e, o);
+  }
 }
 
 // p[0 .. n) = v[0 .. n), n <= 8 (full-width store when n == 8).
@@ -132,6 +133,52 @@ void max_row_generic(const float* x, float* y, int64_t* idx, const Pool2dGeom& g
   }
 }
 
+// Small planes (k2s2 with OH == H/2, OW == W/2 and OH*OW <= kFlatMax, e.g. 11x11 -> 5x5):
+// a row holds too few outputs for a vector, so 8 planes are taken together; their 8*OH*OW
+// outputs are consecutive in y / indices and fill whole vectors. Each lane fetches its
+// window through tables of offsets: src (from the group's first input) and pin (in-plane).
+constexpr int64_t kFlatMax = 64;
+
+bool flat_k2s2(const Pool2dGeom& g) {
+  return pool_is_k2s2(g) && g.OH == g.H / 2 && g.OW == g.W / 2 && g.OH * g.OW <= kFlatMax;
+}
+
+void flat_tables(const Pool2dGeom& g, int32_t* src, int32_t* pin) {
+  for (int64_t p = 0, j = 0; p < 8; ++p)
+    for (int64_t oh = 0; oh < g.OH; ++oh)
+      for (int64_t ow = 0; ow < g.OW; ++ow, ++j) {
+        pin[j] = static_cast<int32_t>(2 * oh * g.W + 2 * ow);
+        src[j] = static_cast<int32_t>(p * g.H * g.W) + pin[j];
+      }
+}
+
+// 8 planes; the same four comparisons in the same order as max_row_k2s2.
+void max_flat8(const float* x, float* y, int64_t* idx, const Pool2dGeom& g, const int32_t* src,
+               const int32_t* pin) {
+  const int W = static_cast<int>(g.W);
+  const __m256i one = _mm256_set1_epi32(1), w = _mm256_set1_epi32(W), w1 = _mm256_set1_epi32(W + 1);
+  const double* top = reinterpret_cast<const double*>(x);  // gathered 4 bytes apart: scale 4
+  const double* bot = reinterpret_cast<const double*>(x + W);
+  const int64_t vecs = g.OH * g.OW;  // 8 * OH * OW outputs
+  for (int64_t v = 0; v < vecs; ++v) {
+    // each window row is an adjacent pair: gather it as one 64-bit element (half the loads)
+    const __m128i lo = _mm_loadu_si128(reinterpret_cast<const __m128i*>(src + 8 * v));
+    const __m128i hi = _mm_loadu_si128(reinterpret_cast<const __m128i*>(src + 8 * v + 4));
+    __m256 e0, o0, e1, o1;
+    deinterleave(_mm256_castpd_ps(_mm256_i32gather_pd(top, lo, 4)),
+                 _mm256_castpd_ps(_mm256_i32gather_pd(top, hi, 4)), &e0, &o0);
+    deinterleave(_mm256_castpd_ps(_mm256_i32gather_pd(bot, lo, 4)),
+                 _mm256_castpd_ps(_mm256_i32gather_pd(bot, hi, 4)), &e1, &o1);
+    __m256 best = e0;
+    __m256i at = _mm256_setzero_si256();
+    take_max(o0, one, &best, &at);
+    take_max(e1, w, &best, &at);
+    take_max(o1, w1, &best, &at);
+    store_out(y + 8 * v, idx == nullptr ? nullptr : idx + 8 * v, 8, best,
+              _mm256_add_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(pin + 8 * v)), at));
+  }
+}
+
 void max_forward_plane(const float* x, float* y, int64_t* idx, const Pool2dGeom& g) {
   int64_t lo, hi;
   pool_interior_cols(g, &lo, &hi);
@@ -147,54 +194,9 @@ void max_forward_plane(const float* x, float* y, int64_t* idx, const Pool2dGeom&
   }
 }
 
-// Direct write when every index lies in its own 2x2 block (OH == H/2, OW == W/2); false as
-// soon as one does not (the caller then scatters the plane). Equal to the scatter: each input
-// gets at most one term, and 0 + g (the scatter's add, -0 -> +0) is kept by adding zero.
-bool max_backward_blocks(const float* gy, const int64_t* idx, float* gx, const Pool2dGeom& g) {
-  const int W = static_cast<int>(g.W);
-  const __m256 zero = _mm256_setzero_ps();
-  const __m256i narrow = _mm256_setr_epi32(0, 2, 4, 6, 0, 2, 4, 6);
-  const __m256i w = _mm256_set1_epi32(W), w1 = _mm256_set1_epi32(W + 1), one = _mm256_set1_epi32(1);
-  for (int64_t oh = 0; oh < g.OH; ++oh) {
-    float* r0 = gx + 2 * oh * g.W;
-    for (int64_t ow = 0; ow < g.OW; ow += 8) {
-      const int64_t n = min64(8, g.OW - ow);
-      const __m256i m = tail_mask(n);
-      const int64_t j = oh * g.OW + ow;
-      const __m256 gv = _mm256_maskload_ps(gy + j, m);
-      const __m256i m0 = _mm256_cvtepi32_epi64(_mm256_castsi256_si128(m));
-      const __m256i m1 = _mm256_cvtepi32_epi64(_mm256_extracti128_si256(m, 1));
-      const __m256i i0 = _mm256_maskload_epi64(reinterpret_cast<const long long*>(idx + j), m0);
-      const __m256i i1 = _mm256_maskload_epi64(reinterpret_cast<const long long*>(idx + j + 4), m1);
-      // validated indices are < H*W <= INT32_MAX: keep the low halves
-      const __m256i i32 = _mm256_permute2x128_si256(_mm256_permutevar8x32_epi32(i0, narrow),
-                                                    _mm256_permutevar8x32_epi32(i1, narrow), 0x20);
-      const __m256i base = _mm256_add_epi32(_mm256_set1_epi32(static_cast<int>(2 * oh * g.W + 2 * ow)),
-                                            _mm256_add_epi32(lanes(), lanes()));
-      const __m256i off = _mm256_sub_epi32(i32, base);
-      const __m256 h00 = _mm256_castsi256_ps(_mm256_cmpeq_epi32(off, _mm256_setzero_si256()));
-      const __m256 h01 = _mm256_castsi256_ps(_mm256_cmpeq_epi32(off, one));
-      const __m256 h10 = _mm256_castsi256_ps(_mm256_cmpeq_epi32(off, w));
-      const __m256 h11 = _mm256_castsi256_ps(_mm256_cmpeq_epi32(off, w1));
-      const __m256 hit = _mm256_or_ps(_mm256_or_ps(h00, h01), _mm256_or_ps(h10, h11));
-      const int valid = _mm256_movemask_ps(_mm256_castsi256_ps(m));
-      if ((_mm256_movemask_ps(hit) & valid) != valid) return false;
-      store_interleaved(r0 + 2 * ow, n, _mm256_add_ps(_mm256_and_ps(gv, h00), zero),
-                        _mm256_add_ps(_mm256_and_ps(gv, h01), zero));
-      store_interleaved(r0 + g.W + 2 * ow, n, _mm256_add_ps(_mm256_and_ps(gv, h10), zero),
-                        _mm256_add_ps(_mm256_and_ps(gv, h11), zero));
-    }
-    if (g.W & 1) r0[g.W - 1] = r0[2 * g.W - 1] = 0.0f;
-  }
-  if (g.H & 1)
-    for (int64_t i = 0; i < g.W; ++i) gx[(g.H - 1) * g.W + i] = 0.0f;
-  return true;
-}
-
-// Wide planes: the direct write (no scatter, no zeroing pass). Narrow ones (OW < 8, e.g.
-// 11x11 -> 5x5): per-row vectors would be mostly masked off; zeros + scatter-add is faster.
+// Zeros + scatter-add in every case: at AVX2 width a direct write of the 2x2 blocks (the
+// AVX-512 file's path) measured slower than the scatter on Zen 4 (26x26: ~0.7x).
 void max_backward_plane(const float* gy, const int64_t* idx, float* gx, const Pool2dGeom& g) {
-  if (g.OW >= 8 && g.OH == g.H / 2 && g.OW == g.W / 2 && max_backward_blocks(gy, idx, gx, g)) return;
   max_backward_scatter(gy, idx, gx, g);
 }
 
@@ -253,7 +255,14 @@ void avg_backward_plane(const float* gy, float* gx, const Pool2dGeom& g, bool co
 
 void max_forward(const float* x, float* y, int64_t* idx, int64_t planes, const Pool2dGeom& g) {
   const int64_t in_n = g.H * g.W, out_n = g.OH * g.OW;
-  for (int64_t c = 0; c < planes; ++c)
+  int64_t c = 0;
+  if (planes >= 8 && flat_k2s2(g)) {
+    int32_t src[8 * kFlatMax], pin[8 * kFlatMax];
+    flat_tables(g, src, pin);
+    for (; c + 8 <= planes; c += 8)
+      max_flat8(x + c * in_n, y + c * out_n, idx == nullptr ? nullptr : idx + c * out_n, g, src, pin);
+  }
+  for (; c < planes; ++c)
     max_forward_plane(x + c * in_n, y + c * out_n, idx == nullptr ? nullptr : idx + c * out_n, g);
 }
 
