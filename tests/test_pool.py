@@ -56,7 +56,8 @@ def test_max_pool_matches_reference(isa, case, seed, ties):
 
 
 @pytest.mark.parametrize("shape", [(2, 32, 26, 26), (2, 64, 11, 11), (1, 3, 27, 34), (1, 2, 2, 2),
-                                   (3, 7, 9, 10), (1, 17, 4, 5), (5, 5, 16, 17)])
+                                   (3, 7, 9, 10), (1, 17, 4, 5), (5, 5, 16, 17), (2, 9, 6, 3), (1, 16, 2, 2),
+                                   (1, 33, 3, 7)])
 def test_max_pool_k2s2_fast_path(isa, rng, shape):
     # row path, the multi-plane path for small planes (>= 8 / 16 planes) and their tails
     x = rng.standard_normal(shape).astype(np.float32)
