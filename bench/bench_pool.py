@@ -1,6 +1,7 @@
 """Quick max-pool speed check against torch at the reference CNN's shapes (same process,
 median of repeats; GB/s counts the bytes each op must move: forward x + y + indices,
-backward grad_y + indices + grad_x). Usage: PYTHONPATH=. python bench/bench_pool.py"""
+backward grad_y + indices + grad_x), at 1 thread and at the default thread count.
+Usage: PYTHONPATH=. python bench/bench_pool.py   (FASTVISION_ISA=avx2 for another level)"""
 
 import os
 import time
@@ -25,7 +26,13 @@ def median_time(fn, reps=30):
 
 
 def main():
-    torch.set_num_threads(fv.get_num_threads())
+    for n in sorted({1, fv.get_num_threads()}):
+        fv.set_num_threads(n)
+        torch.set_num_threads(n)
+        run()
+
+
+def run():
     rng = np.random.default_rng(0)
     print(f"isa={fv.isa()} threads={fv.get_num_threads()} torch={torch.__version__}")
     for shape in [(64, 32, 26, 26), (64, 64, 11, 11)]:

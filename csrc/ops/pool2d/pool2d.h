@@ -147,11 +147,13 @@ inline void avg_cell(const float* x, float* y, const Pool2dGeom& g, int64_t oh, 
 }
 
 // Generic backward scatters (output order), used by every variant outside the fast paths.
-inline void max_backward_scatter(const float* gy, const int64_t* idx, float* gx,
+// Max: a run of planes is zeroed in one pass (small planes: one long fill, not many short).
+inline void max_backward_scatter(const float* gy, const int64_t* idx, float* gx, int64_t planes,
                                  const Pool2dGeom& g) {
   const int64_t n_in = g.H * g.W, n_out = g.OH * g.OW;
-  for (int64_t i = 0; i < n_in; ++i) gx[i] = 0.0f;
-  for (int64_t j = 0; j < n_out; ++j) gx[idx[j]] += gy[j];
+  for (int64_t i = 0; i < planes * n_in; ++i) gx[i] = 0.0f;
+  for (int64_t c = 0; c < planes; ++c, gy += n_out, idx += n_out, gx += n_in)
+    for (int64_t j = 0; j < n_out; ++j) gx[idx[j]] += gy[j];
 }
 
 inline void avg_backward_scatter(const float* gy, float* gx, const Pool2dGeom& g,

@@ -194,12 +194,6 @@ void max_forward_plane(const float* x, float* y, int64_t* idx, const Pool2dGeom&
   }
 }
 
-// Zeros + scatter-add in every case: at AVX2 width a direct write of the 2x2 blocks (the
-// AVX-512 file's path) measured slower than the scatter on Zen 4 (26x26: ~0.7x).
-void max_backward_plane(const float* gy, const int64_t* idx, float* gx, const Pool2dGeom& g) {
-  max_backward_scatter(gy, idx, gx, g);
-}
-
 void avg_forward_plane(const float* x, float* y, const Pool2dGeom& g, bool count_include_pad) {
   int64_t lo, hi;
   pool_interior_cols(g, &lo, &hi);
@@ -267,8 +261,9 @@ void max_forward(const float* x, float* y, int64_t* idx, int64_t planes, const P
 }
 
 void max_backward(const float* gy, const int64_t* idx, float* gx, int64_t planes, const Pool2dGeom& g) {
-  const int64_t in_n = g.H * g.W, out_n = g.OH * g.OW;
-  for (int64_t c = 0; c < planes; ++c) max_backward_plane(gy + c * out_n, idx + c * out_n, gx + c * in_n, g);
+  // Zeros + scatter-add in every case: at AVX2 width a direct write of the 2x2 blocks (the
+  // AVX-512 file's path) measured slower than the scatter on Zen 4 (26x26: ~0.7x).
+  max_backward_scatter(gy, idx, gx, planes, g);
 }
 
 void avg_forward(const float* x, float* y, int64_t planes, const Pool2dGeom& g, bool count_include_pad) {

@@ -162,13 +162,6 @@ bool max_backward_blocks(const float* gy, const int64_t* idx, float* gx, const P
   return true;
 }
 
-// Wide planes: the direct write (no scatter, no zeroing pass). Narrow ones (OW < 8, e.g.
-// 11x11 -> 5x5): per-row vectors would be mostly masked off; zeros + scatter-add is faster.
-void max_backward_plane(const float* gy, const int64_t* idx, float* gx, const Pool2dGeom& g) {
-  if (g.OW >= 8 && g.OH == g.H / 2 && g.OW == g.W / 2 && max_backward_blocks(gy, idx, gx, g)) return;
-  max_backward_scatter(gy, idx, gx, g);
-}
-
 void avg_forward_plane(const float* x, float* y, const Pool2dGeom& g, bool count_include_pad) {
   int64_t lo, hi;
   pool_interior_cols(g, &lo, &hi);
@@ -306,10 +299,18 @@ void max_forward(const float* x, float* y, int64_t* idx, int64_t planes, const P
     max_forward_plane(x + c * in_n, y + c * out_n, idx == nullptr ? nullptr : idx + c * out_n, g);
 }
 
+// Wide k2s2-shaped planes: the direct write (no scatter, no zeroing pass), plane by plane,
+// falling back to the scatter for a plane with an index outside its block. Narrow ones
+// (OW < 8, e.g. 11x11 -> 5x5): per-row vectors would be mostly masked off; zeros +
+// scatter-add over the whole run is faster.
 void max_backward(const float* gy, const int64_t* idx, float* gx, int64_t planes, const Pool2dGeom& g) {
+  if (!(g.OW >= 8 && g.OH == g.H / 2 && g.OW == g.W / 2)) {
+    max_backward_scatter(gy, idx, gx, planes, g);
+    return;
+  }
   const int64_t in_n = g.H * g.W, out_n = g.OH * g.OW;
-  int64_t c = 0;
-  for (; c < planes; ++c) max_backward_plane(gy + c * out_n, idx + c * out_n, gx + c * in_n, g);
+  for (int64_t c = 0; c < planes; ++c, gy += out_n, idx += out_n, gx += in_n)
+    if (!max_backward_blocks(gy, idx, gx, g)) max_backward_scatter(gy, idx, gx, 1, g);
 }
 
 void avg_forward(const float* x, float* y, int64_t planes, const Pool2dGeom& g, bool count_include_pad) {

@@ -10,10 +10,6 @@ void max_forward_plane(const float* x, float* y, int64_t* idx, const Pool2dGeom&
     for (int64_t ow = 0; ow < g.OW; ++ow) max_cell(x, y, idx, g, oh, ow);
 }
 
-void max_backward_plane(const float* gy, const int64_t* idx, float* gx, const Pool2dGeom& g) {
-  max_backward_scatter(gy, idx, gx, g);
-}
-
 void avg_forward_plane(const float* x, float* y, const Pool2dGeom& g, bool count_include_pad) {
   for (int64_t oh = 0; oh < g.OH; ++oh)
     for (int64_t ow = 0; ow < g.OW; ++ow) avg_cell(x, y, g, oh, ow, count_include_pad);
@@ -30,8 +26,7 @@ void max_forward(const float* x, float* y, int64_t* idx, int64_t planes, const P
 }
 
 void max_backward(const float* gy, const int64_t* idx, float* gx, int64_t planes, const Pool2dGeom& g) {
-  const int64_t in_n = g.H * g.W, out_n = g.OH * g.OW;
-  for (int64_t c = 0; c < planes; ++c) max_backward_plane(gy + c * out_n, idx + c * out_n, gx + c * in_n, g);
+  max_backward_scatter(gy, idx, gx, planes, g);
 }
 
 void avg_forward(const float* x, float* y, int64_t planes, const Pool2dGeom& g, bool count_include_pad) {
