@@ -86,23 +86,64 @@ void max_row_k2s2(const float* x, float* y, int64_t* idx, const Pool2dGeom& g, i
   }
 }
 
-// Any geometry, output row oh, interior columns [lo, hi).
-void max_row_generic(const float* x, float* y, int64_t* idx, const Pool2dGeom& g, int64_t oh,
-                     int64_t lo, int64_t hi) {
+// Lanes of m of p[j * s]; other lanes 0 (and never read). m is a contiguous run of lanes.
+__m512 load_strided_run(const float* p, int64_t s, __mmask16 m) {
+  if (s == 1) return _mm512_maskz_loadu_ps(m, p);
+  if (s == 2) {  // two loads + deinterleave; the raw lanes between the first and last wanted
+    const unsigned lo = __builtin_ctz(m), hi = 32 - __builtin_clz(m);  // lanes [lo, hi)
+    const uint64_t raw = ((uint64_t{1} << (2 * hi - 1)) - 1) & ~((uint64_t{1} << (2 * lo)) - 1);
+    __m512 e, o;
+    deinterleave(_mm512_maskz_loadu_ps(static_cast<__mmask16>(raw), p),
+                 _mm512_maskz_loadu_ps(static_cast<__mmask16>(raw >> 16), p + 16), &e, &o);
+    return e;
+  }
+  const __m512i off = _mm512_mullo_epi32(lanes(), _mm512_set1_epi32(static_cast<int>(s)));
+  return _mm512_mask_i32gather_ps(_mm512_setzero_ps(), m, off, p, 4);
+}
+
+// Any geometry, output row oh, every column. Window positions outside the plane are masked
+// off per lane, so border columns run the scalar rule too: the index starts at the first
+// in-plane position (stepping by dw from a negative start) and only in-plane values compete,
+// in the scalar's row-major order.
+void max_row_generic(const float* x, float* y, int64_t* idx, const Pool2dGeom& g, int64_t oh) {
   int64_t ih0, ih1;
   max_rows(g, oh, &ih0, &ih1);
   const __m512i lane_off = _mm512_mullo_epi32(lanes(), _mm512_set1_epi32(static_cast<int>(g.sw)));
-  for (int64_t ow = lo; ow < hi; ow += 16) {
-    const int64_t n = min64(16, hi - ow);
+  const __m512i zero = _mm512_setzero_si512(), w = _mm512_set1_epi32(static_cast<int>(g.W));
+  const __m512i dw = _mm512_set1_epi32(static_cast<int>(g.dw));
+  constexpr int64_t kHoist = 16;  // column masks do not depend on the row: made once
+  __mmask16 valid_kw[kHoist];
+  for (int64_t ow = 0; ow < g.OW; ow += 16) {
+    const int64_t n = min64(16, g.OW - ow);
     const __mmask16 m = tail16(n);
     const int64_t iwb = ow * g.sw - g.pw;
+    const __m512i iw0 = _mm512_add_epi32(_mm512_set1_epi32(static_cast<int>(iwb)), lane_off);
+    __m512i start = iw0;
+    for (__mmask16 neg = m & _mm512_cmplt_epi32_mask(start, zero); neg != 0;
+         neg = m & _mm512_cmplt_epi32_mask(start, zero))
+      start = _mm512_mask_add_epi32(start, neg, start, dw);
     __m512 best = _mm512_set1_ps(-__builtin_inff());
-    __m512i at = _mm512_add_epi32(_mm512_set1_epi32(static_cast<int>(ih0 * g.W + iwb)), lane_off);
+    __m512i at = _mm512_add_epi32(_mm512_set1_epi32(static_cast<int>(ih0 * g.W)), start);
+    for (int64_t kw = 0; kw < g.kw && kw < kHoist; ++kw) {
+      const __m512i iw = _mm512_add_epi32(iw0, _mm512_set1_epi32(static_cast<int>(kw * g.dw)));
+      valid_kw[kw] = m & _mm512_cmpge_epi32_mask(iw, zero) & _mm512_cmplt_epi32_mask(iw, w);
+    }
     for (int64_t ih = ih0; ih < ih1; ih += g.dh) {
+      const __m512i row_pos = _mm512_add_epi32(_mm512_set1_epi32(static_cast<int>(ih * g.W)), iw0);
       for (int64_t kw = 0; kw < g.kw; ++kw) {
-        const int64_t pos = ih * g.W + iwb + kw * g.dw;
-        const __m512 v = load_strided(x + pos, g.sw, m);
-        take_max(v, _mm512_add_epi32(_mm512_set1_epi32(static_cast<int>(pos)), lane_off), &best, &at);
+        const __m512i kwd = _mm512_set1_epi32(static_cast<int>(kw * g.dw));
+        __mmask16 valid;
+        if (kw < kHoist) {
+          valid = valid_kw[kw];
+        } else {
+          const __m512i iw = _mm512_add_epi32(iw0, kwd);
+          valid = m & _mm512_cmpge_epi32_mask(iw, zero) & _mm512_cmplt_epi32_mask(iw, w);
+        }
+        if (valid == 0) continue;
+        const __m512 v = load_strided_run(x + ih * g.W + iwb + kw * g.dw, g.sw, valid);
+        const __mmask16 t = valid & (_mm512_cmp_ps_mask(v, best, _CMP_GT_OQ) | _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q));
+        best = _mm512_mask_mov_ps(best, t, v);
+        at = _mm512_mask_mov_epi32(at, t, _mm512_add_epi32(row_pos, kwd));
       }
     }
     store_out(y + oh * g.OW + ow, idx == nullptr ? nullptr : idx + oh * g.OW + ow, n, best, at);
@@ -110,17 +151,15 @@ void max_row_generic(const float* x, float* y, int64_t* idx, const Pool2dGeom& g
 }
 
 void max_forward_plane(const float* x, float* y, int64_t* idx, const Pool2dGeom& g) {
-  int64_t lo, hi;
-  pool_interior_cols(g, &lo, &hi);
   const bool k2s2 = pool_is_k2s2(g);
   for (int64_t oh = 0; oh < g.OH; ++oh) {
-    for (int64_t ow = 0; ow < lo; ++ow) max_cell(x, y, idx, g, oh, ow);
     if (k2s2 && 2 * oh + 1 < g.H) {
-      max_row_k2s2(x, y, idx, g, oh, hi);  // lo == 0 without padding
+      const int64_t full = min64(g.W / 2, g.OW);
+      max_row_k2s2(x, y, idx, g, oh, full);
+      for (int64_t ow = full; ow < g.OW; ++ow) max_cell(x, y, idx, g, oh, ow);  // ceil_mode
     } else {
-      max_row_generic(x, y, idx, g, oh, lo, hi);
+      max_row_generic(x, y, idx, g, oh);
     }
-    for (int64_t ow = hi; ow < g.OW; ++ow) max_cell(x, y, idx, g, oh, ow);
   }
 }
 
