@@ -24,8 +24,9 @@
 // reference CNN's pools) vectorised along the output width (two input rows loaded,
 // even/odd columns deinterleaved); for small k2s2 planes (OH*OW <= 64, e.g. 11x11 -> 5x5)
 // 8 or 16 planes at once, their outputs filling whole vectors, inputs gathered; a generic
-// path vectorised over the interior output columns (windows inside the plane horizontally);
-// the remaining border elements run the shared per-element code below.
+// path vectorised along the output width: AVX2 over the interior columns (windows inside the
+// plane horizontally) with the border elements through the shared per-element code below,
+// AVX-512 over every column with out-of-plane positions masked off per lane.
 // Backward (max): zeros + scatter-add, except AVX-512 on wide k2s2-shaped planes (OW >= 8),
 // which writes the 2x2 blocks directly when every index lies in its own block (then equal to
 // the scatter). Backward (avg): scatter, or a direct write for full k2s2 windows.
