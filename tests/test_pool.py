@@ -162,7 +162,7 @@ def test_avg_pool_matches_reference(isa, case, seed, cip):
                  k=k[0] * k[1] + 1, abs_sum=ref.avg_pool2d_backward(np.abs(gy), shape, k, s, p, cm, cip))
 
 
-@pytest.mark.parametrize("shape", [(2, 32, 26, 26), (1, 3, 11, 12)])
+@pytest.mark.parametrize("shape", [(2, 32, 26, 26), (1, 3, 11, 12), (2, 16, 11, 11), (1, 17, 6, 7)])
 @pytest.mark.parametrize("cm", [False, True])
 def test_avg_pool_k2s2(isa, rng, shape, cm):
     x = rng.standard_normal(shape).astype(np.float32)
@@ -220,6 +220,23 @@ def test_small_integers_bit_identical_across_isas(case, seed):
         outs.append([y.view(np.uint32), idx, ya.view(np.uint32), gxa.view(np.uint32)])
         if ((idx >= 0) & (idx < shape[2] * shape[3])).all():
             outs[-1].append(fv.ops.max_pool2d_backward(y, idx, shape).view(np.uint32))
+    fv.set_isa(fv.detected_isa())
+    for o in outs[1:]:
+        for a, b in zip(o, outs[0]):
+            np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("shape", [(2, 16, 11, 11), (1, 19, 26, 26), (1, 17, 7, 9)])
+def test_k2s2_paths_bitwise_across_isas(rng, shape):
+    # row, multi-plane and scalar paths do the same float operations in the same order
+    x = rng.standard_normal(shape).astype(np.float32)
+    x[rng.random(shape) < 0.02] = np.nan
+    outs = []
+    for level in fv.available_isas():
+        fv.set_isa(level)
+        y, idx = fv.ops.max_pool2d(x, 2, return_indices=True)
+        outs.append([y.view(np.uint32), idx, fv.ops.avg_pool2d(x, 2).view(np.uint32),
+                     fv.ops.max_pool2d_backward(y, idx, shape).view(np.uint32)])
     fv.set_isa(fv.detected_isa())
     for o in outs[1:]:
         for a, b in zip(o, outs[0]):

@@ -352,9 +352,28 @@ void max_backward(const float* gy, const int64_t* idx, float* gx, int64_t planes
     if (!max_backward_blocks(gy, idx, gx, g)) max_backward_scatter(gy, idx, gx, 1, g);
 }
 
+// 16 small planes (full 2x2 windows: divisor 4 in both modes); the row path's sum order.
+void avg_flat16(const float* x, float* y, const Pool2dGeom& g, const FlatTable& t) {
+  const int64_t W = g.W, vecs = g.OH * g.OW;
+  const __m512 four = _mm512_set1_ps(4.0f);
+  for (int64_t v = 0; v < vecs; ++v) {
+    __m512 e0, o0, e1, o1;
+    deinterleave(flat_chunk(x, t, 2 * v), flat_chunk(x, t, 2 * v + 1), &e0, &o0);
+    deinterleave(flat_chunk(x + W, t, 2 * v), flat_chunk(x + W, t, 2 * v + 1), &e1, &o1);
+    const __m512 sum = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(_mm512_add_ps(_mm512_setzero_ps(), e0), o0), e1), o1);
+    _mm512_storeu_ps(y + 16 * v, _mm512_div_ps(sum, four));
+  }
+}
+
 void avg_forward(const float* x, float* y, int64_t planes, const Pool2dGeom& g, bool count_include_pad) {
   const int64_t in_n = g.H * g.W, out_n = g.OH * g.OW;
-  for (int64_t c = 0; c < planes; ++c) avg_forward_plane(x + c * in_n, y + c * out_n, g, count_include_pad);
+  int64_t c = 0;
+  if (planes >= 16 && flat_k2s2(g)) {
+    FlatTable t;
+    flat_table(g, &t);
+    for (; c + 16 <= planes; c += 16) avg_flat16(x + c * in_n, y + c * out_n, g, t);
+  }
+  for (; c < planes; ++c) avg_forward_plane(x + c * in_n, y + c * out_n, g, count_include_pad);
 }
 
 void avg_backward(const float* gy, float* gx, int64_t planes, const Pool2dGeom& g, bool count_include_pad) {
