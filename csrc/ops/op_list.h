@@ -4,5 +4,6 @@
   X(relu) \
   X(peak) \
   X(conv2d) \
+  X(pool2d) \
   X(softmax_ce) \
   X(optim)

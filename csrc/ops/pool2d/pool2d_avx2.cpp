@@ -1,0 +1,297 @@
+// pool2d, AVX2 (see pool2d.h). 8 output columns per vector; each lane scans its window in the
+// same row-major order with the same update rule as the scalar code, so values and indices
+// are bitwise identical to it. Tails load with masks; they store through a small buffer,
+// since vmaskmovps stores are microcoded and slow on AMD cores. Border columns use the shared
+// per-element code.
+#include <immintrin.h>
+
+#include "ops/pool2d/pool2d.h"
+
+namespace fv {
+namespace {
+
+// A function, not a namespace-scope constant: no ISA code may run at load time.
+__m256i lanes() { return _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7); }
+
+__m256i tail_mask(int64_t r) {  // lanes [0, r) set; r may be <= 0 or >= 8
+  const int c = r < 0 ? 0 : (r > 8 ? 8 : static_cast<int>(r));
+  return _mm256_cmpgt_epi32(_mm256_set1_epi32(c), lanes());
+}
+
+int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
+
+// Lanes j < n of p[j * s]; other lanes 0 (and never read).
+__m256 load_strided(const float* p, int64_t s, __m256i m) {
+  if (s == 1) return _mm256_maskload_ps(p, m);
+  const __m256i off = _mm256_mullo_epi32(lanes(), _mm256_set1_epi32(static_cast<int>(s)));
+  return _mm256_mask_i32gather_ps(_mm256_setzero_ps(), p, off, _mm256_castsi256_ps(m), 4);
+}
+
+// e = even lanes of a:b, o = odd lanes.
+void deinterleave(__m256 a, __m256 b, __m256* e, __m256* o) {
+  // shuffle works within 128-bit halves: [a0 a2 b0 b2 | a4 a6 b4 b6]; the permute restores order.
+  *e = _mm256_castpd_ps(_mm256_permute4x64_pd(
+      _mm256_castps_pd(_mm256_shuffle_ps(a, b, _MM_SHUFFLE(2, 0, 2, 0))), _MM_SHUFFLE(3, 1, 2, 0)));
+  *o = _mm256_castpd_ps(_mm256_permute4x64_pd(
+      _mm256_castps_pd(_mm256_shuffle_ps(a, b, _MM_SHUFFLE(3, 1, 3, 1))), _MM_SHUFFLE(3, 1, 2, 0)));
+}
+
+// Even and odd columns of p[0 .. 2n): e[j] = p[2j], o[j] = p[2j+1], lanes j >= n zero.
+void load_even_odd(const float* p, int64_t n, __m256* e, __m256* o) {
+  if (n >= 8) {
+    deinterleave(_mm256_loadu_ps(p), _mm256_loadu_ps(p + 8), e, o);
+  } else {
+    deinterleave(_mm256_maskload_ps(p, tail_mask(2 * n)), _mm256_maskload_ps(p + 8, tail_mask(2 * n - 8)), e, o);
+  }
+}
+
+// p[0 .. n) = v[0 .. n), n <= 8 (full-width store when n == 8).
+void store_n(float* p, __m256 v, int64_t n) {
+  if (n >= 8) {
+    _mm256_storeu_ps(p, v);
+    return;
+  }
+  alignas(32) float buf[8];
+  _mm256_store_ps(buf, v);
+  for (int64_t i = 0; i < n; ++i) p[i] = buf[i];
+}
+
+// p[0 .. 2n) = e0 o0 e1 o1 ...
+void store_interleaved(float* p, int64_t n, __m256 e, __m256 o) {
+  const __m256 lo = _mm256_unpacklo_ps(e, o), hi = _mm256_unpackhi_ps(e, o);
+  const __m256 a = _mm256_permute2f128_ps(lo, hi, 0x20), b = _mm256_permute2f128_ps(lo, hi, 0x31);
+  store_n(p, a, min64(2 * n, 8));
+  if (n > 4) store_n(p + 8, b, 2 * n - 8);
+}
+
+// (v > best || isnan(v)) -> take v and its index: the scalar rule, lane by lane.
+void take_max(__m256 v, __m256i at_v, __m256* best, __m256i* at) {
+  const __m256 t = _mm256_or_ps(_mm256_cmp_ps(v, *best, _CMP_GT_OQ), _mm256_cmp_ps(v, v, _CMP_UNORD_Q));
+  *best = _mm256_blendv_ps(*best, v, t);
+  *at = _mm256_castps_si256(_mm256_blendv_ps(_mm256_castsi256_ps(*at), _mm256_castsi256_ps(at_v), t));
+}
+
+void store_out(float* y, int64_t* idx, int64_t n, __m256 best, __m256i at) {
+  store_n(y, best, n);
+  if (idx == nullptr) return;
+  const __m256i a0 = _mm256_cvtepi32_epi64(_mm256_castsi256_si128(at));
+  const __m256i a1 = _mm256_cvtepi32_epi64(_mm256_extracti128_si256(at, 1));
+  if (n >= 8) {
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(idx), a0);
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(idx + 4), a1);
+    return;
+  }
+  alignas(32) int64_t buf[8];
+  _mm256_store_si256(reinterpret_cast<__m256i*>(buf), a0);
+  _mm256_store_si256(reinterpret_cast<__m256i*>(buf + 4), a1);
+  for (int64_t i = 0; i < n; ++i) idx[i] = buf[i];
+}
+
+// Kernel 2 stride 2, output row oh (both input rows exist), columns [0, OW2) with 2*OW2 <= W.
+void max_row_k2s2(const float* x, float* y, int64_t* idx, const Pool2dGeom& g, int64_t oh,
+                  int64_t ow_end) {
+  const int W = static_cast<int>(g.W);
+  const __m256i one = _mm256_set1_epi32(1), w = _mm256_set1_epi32(W), w1 = _mm256_set1_epi32(W + 1);
+  for (int64_t ow = 0; ow < ow_end; ow += 8) {
+    const int64_t n = min64(8, ow_end - ow);
+    const float* p0 = x + 2 * oh * g.W + 2 * ow;
+    __m256 e0, o0, e1, o1;
+    load_even_odd(p0, n, &e0, &o0);
+    load_even_odd(p0 + g.W, n, &e1, &o1);
+    __m256 best = e0;
+    __m256i off = _mm256_setzero_si256();
+    take_max(o0, one, &best, &off);
+    take_max(e1, w, &best, &off);
+    take_max(o1, w1, &best, &off);
+    const __m256i base = _mm256_add_epi32(_mm256_set1_epi32(static_cast<int>(2 * oh * g.W + 2 * ow)),
+                                          _mm256_add_epi32(lanes(), lanes()));
+    store_out(y + oh * g.OW + ow, idx == nullptr ? nullptr : idx + oh * g.OW + ow, n, best,
+              _mm256_add_epi32(base, off));
+  }
+}
+
+// Any geometry, output row oh, interior columns [lo, hi).
+void max_row_generic(const float* x, float* y, int64_t* idx, const Pool2dGeom& g, int64_t oh,
+                     int64_t lo, int64_t hi) {
+  int64_t ih0, ih1;
+  max_rows(g, oh, &ih0, &ih1);
+  const __m256i lane_off = _mm256_mullo_epi32(lanes(), _mm256_set1_epi32(static_cast<int>(g.sw)));
+  for (int64_t ow = lo; ow < hi; ow += 8) {
+    const int64_t n = min64(8, hi - ow);
+    const __m256i m = tail_mask(n);
+    const int64_t iwb = ow * g.sw - g.pw;
+    __m256 best = _mm256_set1_ps(-__builtin_inff());
+    __m256i at = _mm256_add_epi32(_mm256_set1_epi32(static_cast<int>(ih0 * g.W + iwb)), lane_off);
+    for (int64_t ih = ih0; ih < ih1; ih += g.dh) {
+      for (int64_t kw = 0; kw < g.kw; ++kw) {
+        const int64_t pos = ih * g.W + iwb + kw * g.dw;
+        const __m256 v = load_strided(x + pos, g.sw, m);
+        take_max(v, _mm256_add_epi32(_mm256_set1_epi32(static_cast<int>(pos)), lane_off), &best, &at);
+      }
+    }
+    store_out(y + oh * g.OW + ow, idx == nullptr ? nullptr : idx + oh * g.OW + ow, n, best, at);
+  }
+}
+
+// Small planes (k2s2 with OH == H/2, OW == W/2 and OH*OW <= kFlatMax, e.g. 11x11 -> 5x5):
+// a row holds too few outputs for a vector, so 8 planes are taken together; their 8*OH*OW
+// outputs are consecutive in y / indices and fill whole vectors. Each lane fetches its
+// window through tables of offsets: src (from the group's first input) and pin (in-plane).
+constexpr int64_t kFlatMax = 64;
+
+bool flat_k2s2(const Pool2dGeom& g) {
+  return pool_is_k2s2(g) && g.OH == g.H / 2 && g.OW == g.W / 2 && g.OH * g.OW <= kFlatMax;
+}
+
+void flat_tables(const Pool2dGeom& g, int32_t* src, int32_t* pin) {
+  for (int64_t p = 0, j = 0; p < 8; ++p)
+    for (int64_t oh = 0; oh < g.OH; ++oh)
+      for (int64_t ow = 0; ow < g.OW; ++ow, ++j) {
+        pin[j] = static_cast<int32_t>(2 * oh * g.W + 2 * ow);
+        src[j] = static_cast<int32_t>(p * g.H * g.W) + pin[j];
+      }
+}
+
+// 8 planes; the same four comparisons in the same order as max_row_k2s2.
+void max_flat8(const float* x, float* y, int64_t* idx, const Pool2dGeom& g, const int32_t* src,
+               const int32_t* pin) {
+  const int W = static_cast<int>(g.W);
+  const __m256i one = _mm256_set1_epi32(1), w = _mm256_set1_epi32(W), w1 = _mm256_set1_epi32(W + 1);
+  const double* top = reinterpret_cast<const double*>(x);  // gathered 4 bytes apart: scale 4
+  const double* bot = reinterpret_cast<const double*>(x + W);
+  const int64_t vecs = g.OH * g.OW;  // 8 * OH * OW outputs
+  for (int64_t v = 0; v < vecs; ++v) {
+    // each window row is an adjacent pair: gather it as one 64-bit element (half the loads)
+    const __m128i lo = _mm_loadu_si128(reinterpret_cast<const __m128i*>(src + 8 * v));
+    const __m128i hi = _mm_loadu_si128(reinterpret_cast<const __m128i*>(src + 8 * v + 4));
+    __m256 e0, o0, e1, o1;
+    deinterleave(_mm256_castpd_ps(_mm256_i32gather_pd(top, lo, 4)),
+                 _mm256_castpd_ps(_mm256_i32gather_pd(top, hi, 4)), &e0, &o0);
+    deinterleave(_mm256_castpd_ps(_mm256_i32gather_pd(bot, lo, 4)),
+                 _mm256_castpd_ps(_mm256_i32gather_pd(bot, hi, 4)), &e1, &o1);
+    __m256 best = e0;
+    __m256i at = _mm256_setzero_si256();
+    take_max(o0, one, &best, &at);
+    take_max(e1, w, &best, &at);
+    take_max(o1, w1, &best, &at);
+    store_out(y + 8 * v, idx == nullptr ? nullptr : idx + 8 * v, 8, best,
+              _mm256_add_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(pin + 8 * v)), at));
+  }
+}
+
+void max_forward_plane(const float* x, float* y, int64_t* idx, const Pool2dGeom& g) {
+  int64_t lo, hi;
+  pool_interior_cols(g, &lo, &hi);
+  const bool k2s2 = pool_is_k2s2(g);
+  for (int64_t oh = 0; oh < g.OH; ++oh) {
+    for (int64_t ow = 0; ow < lo; ++ow) max_cell(x, y, idx, g, oh, ow);
+    if (k2s2 && 2 * oh + 1 < g.H) {
+      max_row_k2s2(x, y, idx, g, oh, hi);  // lo == 0 without padding
+    } else {
+      max_row_generic(x, y, idx, g, oh, lo, hi);
+    }
+    for (int64_t ow = hi; ow < g.OW; ++ow) max_cell(x, y, idx, g, oh, ow);
+  }
+}
+
+void avg_forward_plane(const float* x, float* y, const Pool2dGeom& g, bool count_include_pad) {
+  int64_t lo, hi;
+  pool_interior_cols(g, &lo, &hi);
+  const bool k2s2 = pool_is_k2s2(g);
+  for (int64_t oh = 0; oh < g.OH; ++oh) {
+    int64_t ih0 = 0, ih1 = 0, iw0, iw1;
+    float div = 1.0f;
+    // the rows and the divisor of an interior column: the window of column lo
+    const bool rows = lo < hi && avg_window(g, oh, lo, count_include_pad, &ih0, &ih1, &iw0, &iw1, &div);
+    const int64_t vlo = rows ? lo : g.OW, vhi = rows ? hi : g.OW;
+    for (int64_t ow = 0; ow < vlo; ++ow) avg_cell(x, y, g, oh, ow, count_include_pad);
+    const __m256 d = _mm256_set1_ps(div);
+    for (int64_t ow = vlo; ow < vhi; ow += 8) {
+      const int64_t n = min64(8, vhi - ow);
+      __m256 sum = _mm256_setzero_ps();
+      if (k2s2 && ih1 - ih0 == 2) {
+        __m256 e0, o0, e1, o1;
+        load_even_odd(x + ih0 * g.W + 2 * ow, n, &e0, &o0);
+        load_even_odd(x + ih1 * g.W - g.W + 2 * ow, n, &e1, &o1);
+        sum = _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(_mm256_add_ps(sum, e0), o0), e1), o1);
+      } else {
+        const __m256i m = tail_mask(n);
+        for (int64_t ih = ih0; ih < ih1; ++ih)
+          for (int64_t kw = 0; kw < g.kw; ++kw)
+            sum = _mm256_add_ps(sum, load_strided(x + ih * g.W + ow * g.sw - g.pw + kw, g.sw, m));
+      }
+      store_n(y + oh * g.OW + ow, _mm256_div_ps(sum, d), n);
+    }
+    for (int64_t ow = vhi; ow < g.OW; ++ow) avg_cell(x, y, g, oh, ow, count_include_pad);
+  }
+}
+
+void avg_backward_plane(const float* gy, float* gx, const Pool2dGeom& g, bool count_include_pad) {
+  if (!(pool_is_k2s2(g) && g.OH == g.H / 2 && g.OW == g.W / 2)) {
+    avg_backward_scatter(gy, gx, g, count_include_pad);
+    return;
+  }
+  // Full 2x2 windows only: divisor 4 in both modes, each input gets one term 0 + gy / 4.
+  const __m256 four = _mm256_set1_ps(4.0f), zero = _mm256_setzero_ps();
+  for (int64_t oh = 0; oh < g.OH; ++oh) {
+    float* r0 = gx + 2 * oh * g.W;
+    for (int64_t ow = 0; ow < g.OW; ow += 8) {
+      const int64_t n = min64(8, g.OW - ow);
+      const __m256 v = _mm256_add_ps(_mm256_div_ps(_mm256_maskload_ps(gy + oh * g.OW + ow, tail_mask(n)), four), zero);
+      store_interleaved(r0 + 2 * ow, n, v, v);
+      store_interleaved(r0 + g.W + 2 * ow, n, v, v);
+    }
+    if (g.W & 1) r0[g.W - 1] = r0[2 * g.W - 1] = 0.0f;
+  }
+  if (g.H & 1)
+    for (int64_t i = 0; i < g.W; ++i) gx[(g.H - 1) * g.W + i] = 0.0f;
+}
+
+void max_forward(const float* x, float* y, int64_t* idx, int64_t planes, const Pool2dGeom& g) {
+  const int64_t in_n = g.H * g.W, out_n = g.OH * g.OW;
+  int64_t c = 0;
+  if (planes >= 8 && flat_k2s2(g)) {
+    int32_t src[8 * kFlatMax], pin[8 * kFlatMax];
+    flat_tables(g, src, pin);
+    for (; c + 8 <= planes; c += 8)
+      max_flat8(x + c * in_n, y + c * out_n, idx == nullptr ? nullptr : idx + c * out_n, g, src, pin);
+  }
+  for (; c < planes; ++c)
+    max_forward_plane(x + c * in_n, y + c * out_n, idx == nullptr ? nullptr : idx + c * out_n, g);
+}
+
+void max_backward(const float* gy, const int64_t* idx, float* gx, int64_t planes, const Pool2dGeom& g) {
+  // Zeros + scatter-add in every case: at AVX2 width a direct write of the 2x2 blocks (the
+  // AVX-512 file's path) measured slower than the scatter on Zen 4 (26x26: ~0.7x).
+  max_backward_scatter(gy, idx, gx, planes, g);
+}
+
+void avg_forward(const float* x, float* y, int64_t planes, const Pool2dGeom& g, bool count_include_pad) {
+  const int64_t in_n = g.H * g.W, out_n = g.OH * g.OW;
+  for (int64_t c = 0; c < planes; ++c) avg_forward_plane(x + c * in_n, y + c * out_n, g, count_include_pad);
+}
+
+void avg_backward(const float* gy, float* gx, int64_t planes, const Pool2dGeom& g, bool count_include_pad) {
+  const int64_t in_n = g.H * g.W, out_n = g.OH * g.OW;
+  for (int64_t c = 0; c < planes; ++c) avg_backward_plane(gy + c * out_n, gx + c * in_n, g, count_include_pad);
+}
+
+bool indices_in_range(const int64_t* idx, int64_t n, int64_t limit) {
+  const __m256i zero = _mm256_setzero_si256(), top = _mm256_set1_epi64x(limit - 1);
+  __m256i bad = zero;
+  int64_t i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(idx + i));
+    bad = _mm256_or_si256(bad, _mm256_or_si256(_mm256_cmpgt_epi64(zero, v), _mm256_cmpgt_epi64(v, top)));
+  }
+  bool ok = _mm256_testz_si256(bad, bad) != 0;
+  for (; i < n; ++i) ok = ok && idx[i] >= 0 && idx[i] < limit;
+  return ok;
+}
+
+}  // namespace
+
+extern const Pool2dKernels pool2d_kernels_avx2 = {&max_forward, &max_backward, &avg_forward,
+                                                  &avg_backward, &indices_in_range};
+
+}  // namespace fv
