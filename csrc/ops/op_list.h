@@ -1,4 +1,5 @@
 // The op list: one line per op folder. module.cpp binds each; adding an op = one line here.
 #pragma once
 #define FV_FOR_EACH_OP(X) \
-  X(relu)
+  X(relu) \
+  X(gemm)
