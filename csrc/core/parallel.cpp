@@ -85,9 +85,10 @@ class Pool {
     if (begin < end) (*job_)(begin, end);
   }
 
-  void worker(int index) {
+  // `seen` starts at the generation current when the worker was created: a worker started by
+  // resize() after earlier jobs must not take the last (finished) job for a new one.
+  void worker(int index, uint64_t seen) {
     t_in_parallel = true;
-    uint64_t seen = 0;
     for (;;) {
       std::unique_lock<std::mutex> lk(mu_);
       cv_.wait(lk, [&] { return stop_ || generation_ != seen; });
@@ -110,7 +111,8 @@ class Pool {
 
   void start_workers() {
     stop_ = false;
-    for (int i = 1; i < size_; ++i) workers_.emplace_back([this, i] { worker(i); });
+    const uint64_t gen = generation_;  // no job runs here: resize() holds run_mu_
+    for (int i = 1; i < size_; ++i) workers_.emplace_back([this, i, gen] { worker(i, gen); });
   }
 
   void stop_workers() {
