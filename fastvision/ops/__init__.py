@@ -8,5 +8,6 @@ anything is written.
 """
 
 from fastvision.ops._activation import relu, relu_backward
+from fastvision.ops._gemm import linear, linear_backward, linear_relu, matmul
 
-__all__ = ["relu", "relu_backward"]
+__all__ = ["relu", "relu_backward", "matmul", "linear", "linear_relu", "linear_backward"]
