@@ -1,16 +1,19 @@
 // sgemm driver (non-ISA): BLIS-style blocking, packing, threads; the ISA files provide the
 // packing routines and the register-tile micro-kernel (gemm_kernels.h).
 //
-// Blocked path, for each NC-wide column block of C (jc) and KC-deep block of K (pc):
-//   1. pack the B panel op(B)[pc:pc+kc, jc:jc+nc] once, shared by all threads
-//      (parallel_for over its NR-wide micro-panels);
-//   2. parallel_for over C: normally over MR-row tiles of M (each thread packs its own
-//      MC x KC blocks of A into a thread-local L2-sized buffer); when M is short and N long
-//      (conv: few output channels, many pixels) over NR-wide micro-panels of B instead, each
-//      thread packing all of the (small) A block itself;
-//   3. inside: for each packed A block, for each B micro-panel (L1), for each A micro-panel
-//      (L2): one micro-kernel call. Edge tiles go through the same kernel (zero-padded panels,
-//      masked C access). The epilogue (bias, relu) is applied in the last K block's store.
+// Blocked path, for each column block of C (jc, at most NC wide, blocks of equal width) and
+// KC-deep block of K (pc):
+//   1. pack the B panel op(B)[pc:pc+kc, jc:jc+nc] once, shared by all threads;
+//   2. split C between threads: normally by rows (pieces of ~64 rows, each packing its own
+//      A block into a thread-local buffer); when M is short and N long (conv: few output
+//      channels, many pixels) by NR-wide B micro-panels instead, each piece packing the small
+//      A itself;
+//   3. inside a piece: for each B micro-panel, for each A micro-panel: one micro-kernel call.
+//      Edge tiles go through the same kernel (zero-padded panels, masked C access). The
+//      epilogue (bias, relu) is applied in the last K block's store.
+// Work is split by run_stealing: each thread owns a contiguous share and a thread that
+// finishes early takes pieces from the back of the others' (the machine is shared, so one
+// thread may be descheduled for a while).
 // Small path (M*N*K below ~64^3): one thread, A read in place and B too unless transposed, so
 // tiny Linear calls pay no packing or thread wake-up.
 //
@@ -20,7 +23,10 @@
 #include "ops/gemm/gemm.h"
 
 #include <cstdlib>
+#include <atomic>
+#include <functional>
 #include <new>
+#include <vector>
 
 #include "core/parallel.h"
 #include "ops/gemm/gemm_kernels.h"
@@ -32,7 +38,10 @@ const KernelSet<GemmKernels> kGemm = FV_KERNEL_SET(GemmKernels, gemm_kernels);
 
 constexpr double kSmallWork = 64.0 * 64.0 * 64.0;  // M*N*K below this: the small path
 constexpr int64_t kSlack = 64;                     // floats past a packed block (see pack_a)
-constexpr int64_t kMinChunkWork = int64_t(1) << 18;  // FMAs worth waking a second thread for
+// FMAs per thread worth waking another for (a wake-up costs ~20-50 us here; 1 core does
+// ~50 GFMA/s): measured, a 64x576x64 Linear (2.4M) is faster on one thread, 4.7M on two.
+constexpr int64_t kMinChunkWork = int64_t(3) << 19;
+constexpr double kSplitRowsWork = 32.0 * (1 << 20);  // M*N*KC for the row split (see run_blocked)
 
 // A 64-byte aligned float buffer that only grows; one per thread, reused across calls.
 class AlignedBuffer {
@@ -129,58 +138,148 @@ void run_small(const GemmKernels& kr, const Problem& p) {
   }
 }
 
-void run_blocked(const GemmKernels& kr, const Problem& p) {
-  const int64_t MR = kr.mr, NR = kr.nr, KC = kr.kc, MC = kr.mc, NC = kr.nc;
-  float* bpack = t_pack_b.get(KC * round_up(min64(p.N, NC), NR) + kSlack);
+// Runs fn(begin, end) over pieces of at most `chunk` covering [0, n) on up to `max_threads` threads. Each thread
+// owns a contiguous static share and takes `chunk`-sized pieces from its front; a thread that
+// runs out takes pieces from the back of the others' shares, so one thread slowed by other
+// load on a shared machine does not hold the whole call up. Which thread runs a piece never
+// changes its arithmetic. Nested inside a parallel region, the calling thread runs it all.
+void run_stealing(int64_t n, int64_t chunk, int max_threads,
+                  const std::function<void(int64_t, int64_t)>& fn) {
+  const int T = max_threads < 1 ? 1 : max_threads;
+  if (T == 1 || n <= chunk) {  // pieces still at most `chunk` long: callers size buffers by it
+    for (int64_t lo = 0; lo < n; lo += chunk) fn(lo, min64(lo + chunk, n));
+    return;
+  }
+  // (front, back) of each share packed in one word, updated with compare-and-swap.
+  std::vector<std::atomic<uint64_t>> share(T);
+  for (int t = 0; t < T; ++t) {
+    const uint64_t f = static_cast<uint64_t>(n * t / T), b = static_cast<uint64_t>(n * (t + 1) / T);
+    share[t].store(b << 32 | f, std::memory_order_relaxed);
+  }
+  auto take = [&](int t, bool from_front, int64_t* lo, int64_t* hi) {
+    uint64_t v = share[t].load(std::memory_order_acquire);
+    for (;;) {
+      const int64_t f = static_cast<int64_t>(v & 0xffffffffu), b = static_cast<int64_t>(v >> 32);
+      if (f >= b) return false;
+      const int64_t k = min64(chunk, b - f);
+      const uint64_t next = from_front ? (static_cast<uint64_t>(b) << 32 | static_cast<uint64_t>(f + k))
+                                       : (static_cast<uint64_t>(b - k) << 32 | static_cast<uint64_t>(f));
+      if (share[t].compare_exchange_weak(v, next, std::memory_order_acq_rel)) {
+        *lo = from_front ? f : b - k;
+        *hi = from_front ? f + k : b;
+        return true;
+      }
+    }
+  };
+  parallel_for(T, 1, [&](int64_t t0, int64_t t1) {
+    for (int64_t t = t0; t < t1; ++t) {
+      int64_t lo, hi;
+      while (take(static_cast<int>(t), true, &lo, &hi)) fn(lo, hi);
+      for (int d = 1; d < T; ++d) {
+        while (take(static_cast<int>((t + d) % T), false, &lo, &hi)) fn(lo, hi);
+      }
+    }
+  });
+}
+
+// Rows [m0, m1) of C against packed B micro-panels [q0, q1) (bpack holds micro-panel q at
+// q * NR * kc; its columns start at C column jc + q * NR and the panel is nc wide).
+void compute_block(const GemmKernels& kr, const Problem& p, int64_t pc, int64_t kc, int64_t jc,
+                   int64_t nc, const float* bpack, int64_t m0, int64_t m1, int64_t q0, int64_t q1) {
+  const int64_t MR = kr.mr, NR = kr.nr, MC = kr.mc;
+  const bool load_c = p.accumulate || pc > 0, last = pc + kc == p.K;
+  float* apack = t_pack_a.get(MC * kr.kc + kSlack);
+  for (int64_t ic = m0; ic < m1; ic += MC) {
+    const int64_t mc = min64(MC, m1 - ic);
+    const float* asrc = p.trans_a ? p.A + pc * p.lda + ic : p.A + ic * p.lda + pc;
+    kr.pack_a(p.trans_a, asrc, p.lda, mc, kc, apack);
+    GemmOperands op;
+    op.a_rs = op.a_ks = op.b_ks = 0;
+    op.a_packed = op.b_packed = true;
+    for (int64_t q = q0; q < q1; ++q) {
+      const int64_t j = q * NR, nr = min64(NR, nc - j);
+      op.b = bpack + j * kc;
+      for (int64_t ir = 0; ir < mc; ir += MR) {
+        op.a = apack + ir * kc;
+        const int64_t m = ic + ir, n = jc + j;
+        const GemmTile t = make_tile(p, m, n, min64(MR, mc - ir), nr, load_c, last);
+        kr.kernel(kc, op, p.C + m * p.ldc + n, p.ldc, t);
+      }
+    }
+  }
+}
+
+// Threads split the rows and share each packed B panel: two parallel regions per K block
+// (pack, compute), worth it when M is large.
+void run_split_m(const GemmKernels& kr, const Problem& p, int threads) {
+  const int64_t MR = kr.mr, NR = kr.nr, KC = kr.kc;
+  // Column blocks of equal width (a multiple of NR), at most NC wide.
+  const int64_t nblocks = (p.N + kr.nc - 1) / kr.nc;
+  const int64_t NC = round_up((p.N + nblocks - 1) / nblocks, NR);
+  float* bpack = t_pack_b.get(KC * NC + kSlack);
   const int64_t mtiles = (p.M + MR - 1) / MR;
-  const int threads = num_threads();  // decides only how work is split, never the arithmetic
+  // Pieces of ~64 rows: small enough to rebalance, large enough to reuse each B micro-panel
+  // over several A micro-panels.
+  const int64_t chunk = min64((64 + MR - 1) / MR, (mtiles + threads - 1) / threads);
   for (int64_t jc = 0; jc < p.N; jc += NC) {
     const int64_t nc = min64(NC, p.N - jc);
     const int64_t npanels = (nc + NR - 1) / NR;
-    // Short M, long N: split the B micro-panels between threads instead of the rows.
-    const bool split_m = mtiles >= 4 * threads || mtiles >= npanels;
     for (int64_t pc = 0; pc < p.K; pc += KC) {
       const int64_t kc = min64(KC, p.K - pc);
-      const bool load_c = p.accumulate || pc > 0, last = pc + kc == p.K;
       const float* bsrc = p.trans_b ? p.B + jc * p.ldb + pc : p.B + pc * p.ldb + jc;
-      const int64_t pack_grain = 1 + (1 << 15) / (kc * NR);
-      parallel_for(npanels, pack_grain, [&](int64_t p0, int64_t p1) {
+      run_stealing(npanels, 4, threads, [&](int64_t p0, int64_t p1) {
         const int64_t j0 = p0 * NR;
         kr.pack_b(p.trans_b, bsrc + (p.trans_b ? j0 * p.ldb : j0), p.ldb, kc,
                   min64(p1 * NR, nc) - j0, bpack + j0 * kc);
       });
-      // Rows [m0, m1) of C against B micro-panels [q0, q1) of this panel.
-      auto compute = [&](int64_t m0, int64_t m1, int64_t q0, int64_t q1) {
-        float* apack = t_pack_a.get(MC * KC + kSlack);
-        for (int64_t ic = m0; ic < m1; ic += MC) {
-          const int64_t mc = min64(MC, m1 - ic);
-          const float* asrc = p.trans_a ? p.A + pc * p.lda + ic : p.A + ic * p.lda + pc;
-          kr.pack_a(p.trans_a, asrc, p.lda, mc, kc, apack);
-          GemmOperands op;
-          op.a_rs = op.a_ks = op.b_ks = 0;
-          op.a_packed = op.b_packed = true;
-          for (int64_t q = q0; q < q1; ++q) {
-            const int64_t j = q * NR, nr = min64(NR, nc - j);
-            op.b = bpack + j * kc;
-            for (int64_t ir = 0; ir < mc; ir += MR) {
-              op.a = apack + ir * kc;
-              const int64_t m = ic + ir, n = jc + j;
-              const GemmTile t = make_tile(p, m, n, min64(MR, mc - ir), nr, load_c, last);
-              kr.kernel(kc, op, p.C + m * p.ldc + n, p.ldc, t);
-            }
-          }
-        }
-      };
-      if (split_m) {
-        const int64_t grain = 1 + kMinChunkWork / (MR * nc * kc);
-        parallel_for(mtiles, grain, [&](int64_t t0, int64_t t1) {
-          compute(t0 * MR, min64(t1 * MR, p.M), 0, npanels);
-        });
-      } else {
-        const int64_t grain = 1 + kMinChunkWork / (p.M * NR * kc);
-        parallel_for(npanels, grain, [&](int64_t q0, int64_t q1) { compute(0, p.M, q0, q1); });
-      }
+      run_stealing(mtiles, chunk, threads, [&](int64_t t0, int64_t t1) {
+        compute_block(kr, p, pc, kc, jc, nc, bpack, t0 * MR, min64(t1 * MR, p.M), 0, npanels);
+      });
     }
+  }
+}
+
+// Threads split the columns: each piece of up to 8 B micro-panels packs its own B and (small)
+// A for every K block, so the whole call is one parallel region. For short M (conv: few
+// output channels, many pixels; small Linear layers), where region start-up would dominate.
+void run_split_n(const GemmKernels& kr, const Problem& p, int threads) {
+  const int64_t NR = kr.nr, KC = kr.kc;
+  const int64_t npanels = (p.N + NR - 1) / NR;
+  const int64_t chunk = min64(8, (npanels + threads - 1) / threads);
+  run_stealing(npanels, chunk, threads, [&](int64_t q0, int64_t q1) {
+    const int64_t jc = q0 * NR, nc = min64(q1 * NR, p.N) - jc;
+    float* bpack = t_pack_b.get(KC * chunk * NR + kSlack);
+    for (int64_t pc = 0; pc < p.K; pc += KC) {
+      const int64_t kc = min64(KC, p.K - pc);
+      const float* bsrc = p.trans_b ? p.B + jc * p.ldb + pc : p.B + pc * p.ldb + jc;
+      kr.pack_b(p.trans_b, bsrc, p.ldb, kc, nc, bpack);
+      compute_block(kr, p, pc, kc, jc, nc, bpack, 0, p.M, 0, q1 - q0);
+    }
+  });
+}
+
+void run_blocked(const GemmKernels& kr, const Problem& p) {
+  // The thread count decides only how work is split, never the arithmetic.
+  const double work = static_cast<double>(p.M) * static_cast<double>(p.N) * static_cast<double>(p.K);
+  const double most = work / static_cast<double>(kMinChunkWork);
+  const int threads = most < num_threads() ? (most < 1 ? 1 : static_cast<int>(most)) : num_threads();
+  // Split the rows (one shared B panel, but two parallel regions per K block, ~20-50 us of
+  // wake-ups each) when each K block holds plenty of work; else split the columns (one
+  // region; each piece packs the A it needs) unless there are too few column panels.
+  auto balance = [&](int64_t units) {
+    const int64_t per = (units + threads - 1) / threads;
+    return static_cast<double>(units) / static_cast<double>(per * threads);
+  };
+  const int64_t mtiles = (p.M + kr.mr - 1) / kr.mr, npanels = (p.N + kr.nr - 1) / kr.nr;
+  const double block_work = static_cast<double>(p.M) * static_cast<double>(p.N) *
+                            static_cast<double>(p.K < kr.kc ? p.K : kr.kc);
+  const bool rows_big = mtiles >= 8 * threads && block_work >= kSplitRowsWork;
+  const bool cols_ok = npanels >= threads && balance(npanels) >= 0.8;
+  const bool split_m = rows_big || (!cols_ok && mtiles > npanels);
+  if (split_m) {
+    run_split_m(kr, p, threads);
+  } else {
+    run_split_n(kr, p, threads);
   }
 }
 
