@@ -1,8 +1,9 @@
 """sgemm (via matmul and the private _C._sgemm_test) and the linear ops, at every ISA level.
 
 Sizes sit around the register tiles (scalar 4x8, AVX2 6x16, AVX-512 14x32) and past the
-cache blocks (KC = 256, MC = 168/192) so edge tiles, several K blocks and both the small
-(unpacked) and the blocked (packed, threaded) paths are exercised.
+cache blocks (KC = 256 scalar, 512 SIMD; NC = 2048/3072) so edge tiles, several K and N
+blocks, the small (unpacked) path and both thread splits of the blocked path (rows with a
+shared B panel, columns in one region) are exercised.
 """
 
 import numpy as np
@@ -47,7 +48,7 @@ def test_matmul_matches_reference(isa, m, n, k, ta, tb, seed):
 @pytest.mark.parametrize("ta", [False, True])
 @pytest.mark.parametrize("tb", [False, True])
 @pytest.mark.parametrize("mnk", [(300, 310, 600), (5, 700, 300), (700, 3, 257), (1, 1, 3000),
-                                 (64, 10, 64), (64, 64, 576)])
+                                 (64, 10, 64), (64, 64, 576), (224, 3200, 64)])
 def test_matmul_fixed_shapes_all_transposes(isa, rng, mnk, ta, tb):
     check_matmul(*operands(rng, *mnk, ta, tb), ta, tb)
 
@@ -148,12 +149,25 @@ def test_threads_bitwise_identical(isa, threads, rng, mnk):
     m, n, k = mnk
     a, b, gy = rand(rng, (m, k)), rand(rng, (n, k)), rand(rng, (m, n))
     outs = []
-    for t in (1, 2):
+    for t in (1, 2, 3):  # 3 > cores: shares get descheduled, so pieces get stolen
         threads(t)
         outs.append((fv.ops.matmul(a, b, trans_b=True), fv.ops.linear_backward(gy, a, b)))
-    np.testing.assert_array_equal(outs[0][0].view(np.uint32), outs[1][0].view(np.uint32))
-    for g0, g1 in zip(outs[0][1], outs[1][1]):
-        np.testing.assert_array_equal(g0.view(np.uint32), g1.view(np.uint32))
+    for other in outs[1:]:
+        np.testing.assert_array_equal(outs[0][0].view(np.uint32), other[0].view(np.uint32))
+        for g0, g1 in zip(outs[0][1], other[1]):
+            np.testing.assert_array_equal(g0.view(np.uint32), g1.view(np.uint32))
+
+
+def test_concurrent_calls_from_python_threads(isa, rng):
+    """The GIL is released: calls from several Python threads run at once (the pool serves
+    one, the others run on their own thread with their own packing buffers)."""
+    from concurrent.futures import ThreadPoolExecutor
+    pairs = [(rand(rng, (150 + 7 * i, 300)), rand(rng, (300, 260 - 9 * i))) for i in range(6)]
+    want = [fv.ops.matmul(a, b) for a, b in pairs]
+    with ThreadPoolExecutor(4) as ex:
+        got = list(ex.map(lambda ab: fv.ops.matmul(*ab), pairs * 3))
+    for i, g in enumerate(got):
+        np.testing.assert_array_equal(g, want[i % len(pairs)])
 
 
 def test_nan_and_inf_propagate(isa):

@@ -1,17 +1,19 @@
 // sgemm driver (non-ISA): BLIS-style blocking, packing, threads; the ISA files provide the
 // packing routines and the register-tile micro-kernel (gemm_kernels.h).
 //
-// Blocked path, for each column block of C (jc, at most NC wide, blocks of equal width) and
-// KC-deep block of K (pc):
-//   1. pack the B panel op(B)[pc:pc+kc, jc:jc+nc] once, shared by all threads;
-//   2. split C between threads: normally by rows (pieces of ~64 rows, each packing its own
-//      A block into a thread-local buffer); when M is short and N long (conv: few output
-//      channels, many pixels) by NR-wide B micro-panels instead, each piece packing the small
-//      A itself;
-//   3. inside a piece: for each B micro-panel, for each A micro-panel: one micro-kernel call.
-//      Edge tiles go through the same kernel (zero-padded panels, masked C access). The
-//      epilogue (bias, relu) is applied in the last K block's store.
-// Work is split by run_stealing: each thread owns a contiguous share and a thread that
+// Blocked path, two ways to share the work between threads (run_blocked picks one):
+//   row split (run_split_m; large problems): for each column block of C (jc, at most NC
+//     wide, blocks of equal width) and KC-deep block of K (pc): pack the B panel
+//     op(B)[pc:pc+kc, jc:jc+nc] once, shared by all threads; then threads take pieces of ~64
+//     rows of C, each packing its rows of A into a thread-local buffer;
+//   column split (run_split_n; short M: conv with few output channels and many pixels, small
+//     Linear layers): threads take pieces of up to 8 NR-wide column panels and run every K
+//     block for them, packing their own B and the (small) A: one parallel region in all.
+//   Inside a piece: for each B micro-panel, for each A micro-panel, one micro-kernel call.
+//   Edge tiles go through the same kernel (zero-padded panels, masked C access, fewer
+//   accumulator rows/columns). The epilogue (bias, relu) is fused into the last K block's
+//   store.
+// Pieces are handed out by run_stealing: each thread owns a contiguous share and a thread that
 // finishes early takes pieces from the back of the others' (the machine is shared, so one
 // thread may be descheduled for a while).
 // Small path (M*N*K below ~64^3): one thread, A read in place and B too unless transposed, so
@@ -22,8 +24,8 @@
 // position or thread count (at one ISA).
 #include "ops/gemm/gemm.h"
 
-#include <cstdlib>
 #include <atomic>
+#include <cstdlib>
 #include <functional>
 #include <new>
 #include <vector>
