@@ -2,9 +2,13 @@
 
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE PYTHONPATH=. python bench/quick_gemm.py [n ...]
 
-The contenders run interleaved, one call each per round, so load from other processes on a
-shared machine hits them alike; printed: median GFLOP/s of each and the median over rounds
-of the per-round time ratios. A few seconds; not a benchmark suite.
+The contenders take turns, a few calls each per round, so load from other processes on a
+shared machine hits them alike. Before each turn the script sleeps 0.3 s: OpenBLAS and
+OpenMP worker threads spin for a while after a call and would otherwise steal the cores from
+whoever runs next (interleaving single calls made fastvision look ~30% slower than it is).
+Printed: GFLOP/s of each (median over rounds of the median call of the turn) and the
+median over rounds of the per-round time ratios.
+About a minute; not a benchmark suite.
 """
 import sys
 import time
@@ -35,14 +39,19 @@ def main():
             fns["torch"] = lambda: ta @ tb
         for isa in isas:
             fns[f"fv[{isa}]"] = (lambda isa=isa: (fv.set_isa(isa), fv.ops.matmul(a, b)))
-        rounds = 9 if n <= 1024 else 3
+        rounds, calls = (7, 5) if n <= 1024 else (3, 2)
         times = {k: [] for k in fns}
         for r in range(rounds + 1):
             for k, f in fns.items():
-                t = time.perf_counter()
-                f()
+                time.sleep(0.3)
+                f()  # one untimed call: wakes the threads, warms the caches
+                ts = []
+                for _ in range(calls):
+                    t = time.perf_counter()
+                    f()
+                    ts.append(time.perf_counter() - t)
                 if r:  # round 0 warms up
-                    times[k].append(time.perf_counter() - t)
+                    times[k].append(float(np.median(ts)))
         fv.set_isa(fv.detected_isa())
         gf = 2.0 * n ** 3 / 1e9
         med = {k: float(np.median(v)) for k, v in times.items()}

@@ -148,7 +148,9 @@ void run_small(const GemmKernels& kr, const Problem& p) {
 void run_stealing(int64_t n, int64_t chunk, int max_threads,
                   const std::function<void(int64_t, int64_t)>& fn) {
   const int T = max_threads < 1 ? 1 : max_threads;
-  if (T == 1 || n <= chunk) {  // pieces still at most `chunk` long: callers size buffers by it
+  // Serially too, pieces are at most `chunk` long (callers size buffers by it); shares are
+  // packed as 32-bit halves, so a (theoretical) n >= 2^32 also runs here.
+  if (T == 1 || n <= chunk || n > static_cast<int64_t>(0xffffffffu)) {
     for (int64_t lo = 0; lo < n; lo += chunk) fn(lo, min64(lo + chunk, n));
     return;
   }
