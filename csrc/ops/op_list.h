@@ -3,6 +3,7 @@
 #define FV_FOR_EACH_OP(X) \
   X(relu) \
   X(peak) \
+  X(gemm) \
   X(conv2d) \
   X(pool2d) \
   X(softmax_ce) \
