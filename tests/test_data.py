@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from hypothesis import given, strategies as st
 
-from fastvision.data import DataLoader, transforms as T
+from fastvision.data import DataLoader, functional as FN, transforms as T
 
 SIZES = [1, 7, 8, 9, 15, 16, 17, 31, 33, 65]
 SMALL = [1, 2, 7, 8, 9, 15, 16, 17]
@@ -128,8 +128,8 @@ def test_identity_parameters(n, c, h, w):
         out = t(x)
         assert out.dtype == np.float32 and out.shape == x.shape
         np.testing.assert_array_equal(out, x)
-    np.testing.assert_array_equal(T.rotate(x, 360.0), x)
-    np.testing.assert_array_equal(T.affine(x, 0, scale=1.0, fill=7.0), x)
+    np.testing.assert_array_equal(FN.rotate(x, 360.0), x)
+    np.testing.assert_array_equal(FN.affine(x, 0, scale=1.0, fill=7.0), x)
 
 
 @given(n=st.sampled_from([1, 2]), s=st.sampled_from([1, 2, 7, 8, 9, 16, 17, 28]),
@@ -137,19 +137,19 @@ def test_identity_parameters(n, c, h, w):
 def test_rotate_multiples_of_90_equal_rot90(n, s, k):
     """Positive angle = counter-clockwise, as torchvision's rotate and np.rot90."""
     x = images(n, 2, s, s, seed=s)
-    np.testing.assert_array_equal(T.rotate(x, 90.0 * k), np.rot90(x, k, axes=(2, 3)))
-    np.testing.assert_array_equal(T.rotate(x, 90.0 * k, interpolation="nearest"),
+    np.testing.assert_array_equal(FN.rotate(x, 90.0 * k), np.rot90(x, k, axes=(2, 3)))
+    np.testing.assert_array_equal(FN.rotate(x, 90.0 * k, interpolation="nearest"),
                                   np.rot90(x, k, axes=(2, 3)))
     # torchvision's affine() turns the other way
-    np.testing.assert_array_equal(T.affine(x, 90.0 * k), np.rot90(x, -k, axes=(2, 3)))
+    np.testing.assert_array_equal(FN.affine(x, 90.0 * k), np.rot90(x, -k, axes=(2, 3)))
     out = T.RandomRotation((90.0 * k, 90.0 * k), seed=0)(x)
     np.testing.assert_array_equal(out, np.rot90(x, k, axes=(2, 3)))
 
 
 def test_rotate_180_non_square_and_single_image():
     x = images(2, 3, 5, 8)
-    np.testing.assert_array_equal(T.rotate(x, 180), x[:, :, ::-1, ::-1])
-    np.testing.assert_array_equal(T.rotate(x[0], 90 * np.ones(1))[None][:, :, 0, 0].shape,
+    np.testing.assert_array_equal(FN.rotate(x, 180), x[:, :, ::-1, ::-1])
+    np.testing.assert_array_equal(FN.rotate(x[0], 90 * np.ones(1))[None][:, :, 0, 0].shape,
                                   (1, 3))
     np.testing.assert_array_equal(T.RandomRotation((180, 180), seed=0)(x[1]),
                                   x[1, :, ::-1, ::-1])
@@ -158,7 +158,7 @@ def test_rotate_180_non_square_and_single_image():
 def test_rotate_small_angle_moves_content_counter_clockwise():
     x = np.zeros((1, 1, 21, 21), np.float32)
     x[0, 0, 10, 18] = 1.0                     # a dot right of the centre
-    out = T.rotate(x, 10.0)[0, 0]
+    out = FN.rotate(x, 10.0)[0, 0]
     i, j = np.unravel_index(np.argmax(out), out.shape)
     assert i < 10 and j > 15                  # moved up: counter-clockwise on screen
 
@@ -175,12 +175,12 @@ def shift(x, tx, ty):
        ty=st.integers(-20, 20))
 def test_translate_whole_pixels_is_a_shift(h, w, tx, ty):
     x = images(2, 2, h, w)
-    np.testing.assert_array_equal(T.affine(x, 0, translate=(tx, ty)), shift(x, tx, ty))
-    np.testing.assert_array_equal(T.affine(x, 0, translate=(tx, ty), interpolation="nearest"),
+    np.testing.assert_array_equal(FN.affine(x, 0, translate=(tx, ty)), shift(x, tx, ty))
+    np.testing.assert_array_equal(FN.affine(x, 0, translate=(tx, ty), interpolation="nearest"),
                                   shift(x, tx, ty))
     # non-zero fill: the uncovered part reads the fill value
     want = shift(x, tx, ty) + (shift(np.ones_like(x), tx, ty) == 0) * np.float32(5)
-    np.testing.assert_array_equal(T.affine(x, 0, translate=(tx, ty), fill=5.0), want)
+    np.testing.assert_array_equal(FN.affine(x, 0, translate=(tx, ty), fill=5.0), want)
 
 
 def test_random_affine_translate_only_gives_whole_pixel_shifts():
@@ -196,7 +196,7 @@ def test_random_affine_translate_only_gives_whole_pixel_shifts():
 
 def test_scale_keeps_the_centre_pixel():
     x = images(3, 1, 9, 9)
-    out = T.affine(x, 0, scale=np.array([0.5, 2.0, 3.0]))
+    out = FN.affine(x, 0, scale=np.array([0.5, 2.0, 3.0]))
     np.testing.assert_array_equal(out[:, :, 4, 4], x[:, :, 4, 4])
     # scale 2 about the centre: output pixel (4 + 2k) reads input pixel (4 + k)
     np.testing.assert_array_equal(out[1, 0, 4, [2, 6]], x[1, 0, 4, [3, 5]])
@@ -259,7 +259,7 @@ def test_normalize_and_compose():
     (lambda: T.RandomRotation(3, seed=1.5), TypeError, "seed must be an int"),
     (lambda: T.RandomRotation(3)(np.zeros((2, 2))), ValueError,
      r"RandomRotation: x must be \(N, C, H, W\) or \(C, H, W\), got shape \(2, 2\)"),
-    (lambda: T.affine(np.zeros((1, 1, 2, 2)), 0, interpolation="bicubic"), ValueError,
+    (lambda: FN.affine(np.zeros((1, 1, 2, 2)), 0, interpolation="bicubic"), ValueError,
      "interpolation must be 'bilinear' or 'nearest'"),
     (lambda: T.Normalize([0.0], [0.0]), ValueError, "std must be non-zero"),
     (lambda: T.Normalize([0.0, 0.0], [1.0, 1.0])(np.zeros((1, 3, 2, 2))), ValueError,
@@ -295,13 +295,13 @@ def test_against_torch_grid_sample(h, w, seed):
     x = r.standard_normal((n, 2, h, w)).astype(np.float32)
     angle, scale = r.uniform(-180, 180, n), r.uniform(0.5, 1.5, n)
     translate, shear = r.uniform(-3, 3, (n, 2)), r.uniform(-20, 20, (n, 2))
-    theta = T.inverse_affine_matrices(angle, translate, scale, shear)
-    out = T.affine(x, angle, translate=translate, scale=scale, shear=shear)
+    theta = FN.inverse_affine_matrices(angle, translate, scale, shear)
+    out = FN.affine(x, angle, translate=translate, scale=scale, shear=shear)
     np.testing.assert_allclose(out, torch_sample(x, theta, "bilinear"), rtol=0, atol=2e-6)
     # nearest: compare away from exact .5 ties (rounding conventions may differ there)
-    near = T.affine(x, angle, translate=np.round(translate), scale=scale,
+    near = FN.affine(x, angle, translate=np.round(translate), scale=scale,
                     interpolation="nearest")
-    want = torch_sample(x, T.inverse_affine_matrices(angle, np.round(translate), scale,
+    want = torch_sample(x, FN.inverse_affine_matrices(angle, np.round(translate), scale,
                                                      np.zeros((n, 2))), "nearest")
     assert np.mean(near == want) > 0.98
 
@@ -309,7 +309,7 @@ def test_against_torch_grid_sample(h, w, seed):
 def test_inverse_matrix_inverts_the_forward_map():
     """theta maps output to input: composing it with the forward RSS gives the identity."""
     angle, shear = np.array([30.0]), np.array([[10.0, -5.0]])
-    theta = T.inverse_affine_matrices(angle, np.array([[2.0, -1.0]]), np.array([1.5]), shear)
+    theta = FN.inverse_affine_matrices(angle, np.array([[2.0, -1.0]]), np.array([1.5]), shear)
     a, sx, sy = np.radians(30.0), np.radians(10.0), np.radians(-5.0)
     rot = np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])
     shx = np.array([[1, -np.tan(sx)], [0, 1]])

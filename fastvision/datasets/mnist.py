@@ -199,7 +199,7 @@ def load_data(path=None, *, download_missing=True):
     path: directory holding the four .gz files (default: see default_dir()). Missing files
     are downloaded there unless download_missing=False (then FileNotFoundError).
     """
-    directory = os.fspath(path) if path is not None else default_dir()
+    directory = os.path.expanduser(os.fspath(path)) if path is not None else default_dir()
     for name in FILES:
         if not os.path.isfile(os.path.join(directory, name)):
             if not download_missing:
