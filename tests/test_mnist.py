@@ -196,8 +196,20 @@ def test_bad_gzip(tmp_path):
 # ---------------------------------------------------------------- downloads from 127.0.0.1
 
 class _Quiet(http.server.SimpleHTTPRequestHandler):
+    """Serves the directory; under /short/ it promises more bytes than it sends."""
+
     def log_message(self, *args):
         pass
+
+    def do_GET(self):
+        if self.path.startswith("/short/"):
+            self.send_response(200)
+            self.send_header("Content-Length", "100000")
+            self.end_headers()
+            self.wfile.write(b"\x1f\x8b\x08\x00" + b"\x00" * 60)
+            self.close_connection = True
+            return
+        super().do_GET()
 
 
 @pytest.fixture
@@ -296,6 +308,19 @@ def test_download_corrupt_then_good(server, tmp_path, monkeypatch, kind):
     assert mnist.TEST_IMAGES not in os.listdir(tmp_path / "c")
     monkeypatch.setattr(mnist, "MIRRORS", [base + "bad/", base + "good/"])
     check_arrays(mnist.load_data(tmp_path / "c"), arrays)
+
+
+def test_download_connection_cut_short(server, tmp_path, monkeypatch):
+    root, base = server
+    raw, arrays = synthetic()
+    serve(root, "good", raw)
+    monkeypatch.setattr(mnist, "MD5", md5_table(raw))
+    monkeypatch.setattr(mnist, "MIRRORS", [base + "short/", base + "good/"])
+    check_arrays(mnist.load_data(tmp_path / "c"), arrays)
+    monkeypatch.setattr(mnist, "MIRRORS", [base + "short/"])
+    with pytest.raises(mnist.MNISTDownloadError, match=r"short/train-images.*closed after 64 of 100000 bytes"):
+        mnist.download(mnist.TRAIN_IMAGES, str(tmp_path / "d"))
+    assert os.listdir(tmp_path / "d") == []
 
 
 def test_download_unknown_name(tmp_path):

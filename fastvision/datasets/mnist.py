@@ -18,9 +18,9 @@ problem raises MNISTFormatError (a ValueError) naming the file and what is wrong
 
 import gzip
 import hashlib
+import http.client
 import os
 import tempfile
-import urllib.error
 import urllib.request
 import zlib
 
@@ -91,6 +91,10 @@ def _fetch(url: str, dest: str) -> None:
             if total > MAX_DOWNLOAD:
                 raise OSError(f"more than {MAX_DOWNLOAD} bytes; not an MNIST file")
             out.write(chunk)
+        promised = resp.headers.get("Content-Length")
+        if promised is not None and promised.isdigit() and int(promised) != total:
+            # http.client returns a short body at EOF without raising: check it here
+            raise OSError(f"connection closed after {total} of {promised} bytes")
 
 
 def download(name: str, directory: str) -> str:
@@ -116,8 +120,11 @@ def download(name: str, directory: str) -> str:
             os.chmod(tmp, 0o644)  # mkstemp makes it 0600; a data cache may be shared
             os.replace(tmp, final)
             return final
-        except (OSError, ValueError, urllib.error.URLError) as e:  # URLError is an OSError
-            failures.append(f"{url}: {e}")
+        except (OSError, ValueError, http.client.HTTPException) as e:
+            # URLError / HTTPError / timeouts are OSErrors; IncompleteRead (a connection cut
+            # short of Content-Length) is an HTTPException; a bad URL is a ValueError
+            why = str(e) if isinstance(e, MNISTFormatError) else f"{type(e).__name__}: {e}"
+            failures.append(f"{url}: {why}")
         finally:
             if os.path.exists(tmp):
                 os.unlink(tmp)
