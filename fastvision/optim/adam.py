@@ -42,8 +42,7 @@ class Adam(Optimizer):
             state.update(step=0, exp_avg=self._zeros(p), exp_avg_sq=self._zeros(p))
         if g["amsgrad"] and "max_exp_avg_sq" not in state:
             state["max_exp_avg_sq"] = self._zeros(p)
-        state["step"] += 1
-        t = state["step"]
+        t = state["step"] + 1
         beta1, beta2 = g["betas"]
         eps = g["eps"]
         if g.get("eps_convention", "torch") == "keras":
@@ -52,6 +51,7 @@ class Adam(Optimizer):
                       beta1=beta1, beta2=beta2, eps=eps, weight_decay=g["weight_decay"],
                       amsgrad=bool(g["amsgrad"]), v_max=state.get("max_exp_avg_sq"),
                       decoupled_weight_decay=self._decoupled)
+        state["step"] = t  # after the kernel: a rejected step leaves the state as it was
 
 
 class AdamW(Adam):

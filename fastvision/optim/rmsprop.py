@@ -21,10 +21,10 @@ class RMSprop(Optimizer):
             state["momentum_buffer"] = self._zeros(p)
         if g["centered"] and "grad_avg" not in state:
             state["grad_avg"] = self._zeros(p)
-        state["step"] += 1
         ops.rmsprop_step(p.data, grad, state["square_avg"], lr=g["lr"], alpha=g["alpha"],
                          eps=g["eps"], momentum=g["momentum"],
-                         momentum_buffer=state.get("momentum_buffer") if g["momentum"] > 0 else None,
+                         momentum_buf=state.get("momentum_buffer") if g["momentum"] > 0 else None,
                          centered=bool(g["centered"]),
                          grad_avg=state.get("grad_avg") if g["centered"] else None,
                          weight_decay=g["weight_decay"])
+        state["step"] += 1  # after the kernel: a rejected step leaves the state as it was

@@ -24,9 +24,11 @@ class SGD(Optimizer):
         buf, first = None, False
         if g["momentum"] != 0:
             buf = state.get("momentum_buffer")
-            if buf is None:
-                buf = state["momentum_buffer"] = self._zeros(p)
-                first = True
+            first = buf is None
+            if first:
+                buf = self._zeros(p)
         ops.sgd_step(p.data, grad, buf, lr=g["lr"], momentum=g["momentum"],
                      dampening=g["dampening"], nesterov=bool(g["nesterov"]),
                      weight_decay=g["weight_decay"], first_step=first)
+        if first:  # stored only after the kernel accepted the step
+            state["momentum_buffer"] = buf
