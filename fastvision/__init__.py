@@ -5,6 +5,10 @@
     fv.isa()                                 # 'scalar' | 'avx2' | 'avx512'
     fv.set_num_threads(2)
 
+Training (PyTorch names): fv.Tensor / fv.tensor with autograd, fv.no_grad(),
+fv.manual_seed(s), fastvision.nn (layers, functional, init), fastvision.optim (optimizers,
+lr_scheduler).
+
 Environment: FASTVISION_ISA=scalar|avx2|avx512 lowers the dispatch level;
 FASTVISION_NUM_THREADS sets the thread pool size. Both are read once, at import.
 """

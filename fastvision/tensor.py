@@ -186,6 +186,9 @@ class Tensor:
     def __array__(self, dtype=None, copy=None):
         if copy:
             return np.array(self.data, dtype=dtype, copy=True)
+        if copy is False and dtype is not None and np.dtype(dtype) != self.data.dtype:
+            raise ValueError(f"Tensor.__array__: cannot convert float32 to {np.dtype(dtype)} "
+                             "without a copy")
         return self.data if dtype is None else self.data.astype(dtype, copy=False)
 
     shape = property(lambda self: self.data.shape)

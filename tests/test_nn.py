@@ -4,6 +4,8 @@ and failures, init schemes, seeded reproducible training, errors naming the laye
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from reference import conv as rconv
 from reference import loss as rloss
 from reference import pool as rpool
@@ -12,9 +14,6 @@ import fastvision as fv
 from fastvision import nn
 from fastvision.nn import functional as F
 from test_tensor import check_grads
-
-R_SHAPE = {}
-
 
 def _weighted(out_shape, rng):
     return rng.standard_normal(out_shape)
@@ -326,3 +325,80 @@ def test_training_is_bitwise_reproducible(threads):
     assert l1 == l2 and l1[-1] < l1[0]
     for k in sd1:
         np.testing.assert_array_equal(sd1[k], sd2[k])
+
+
+@given(n=st.sampled_from([1, 2]), c=st.sampled_from([1, 3, 8]), o=st.sampled_from([1, 7, 9]),
+       h=st.sampled_from([5, 7, 9]), w=st.sampled_from([6, 15, 16, 17]), k=st.sampled_from([1, 3]),
+       pad=st.sampled_from([0, 1]))
+def test_conv_relu_pool_linear_chain_grads_property(n, c, o, h, w, k, pad):
+    """Conv2d -> ReLU -> MaxPool2d -> Flatten -> Linear over shapes around the vector width:
+    every parameter's gradient vs float64 central differences."""
+    rng = np.random.default_rng(n * 1000 + c * 100 + o * 10 + h + w + k + pad)
+    f32 = lambda *s: rng.standard_normal(s).astype(np.float32)  # noqa: E731
+    x, cw, cb = f32(n, c, h, w), f32(o, c, k, k), f32(o)
+    oh, ow = h + 2 * pad - k + 1, w + 2 * pad - k + 1
+    feat = o * (oh // 2) * (ow // 2)
+    lw, lb = f32(3, feat), f32(3)
+    r = rng.standard_normal((n, 3))
+
+    def f(x, cw, cb, lw, lb):
+        y = F.max_pool2d(F.relu(F.conv2d(x, cw, cb, 1, pad)), 2)
+        return (F.linear(F.flatten(y), lw, lb) * r).sum()
+
+    def f64(x, cw, cb, lw, lb):
+        y = np.maximum(rconv.conv2d(x, cw, cb, (1, 1), (pad,) * 4), 0)
+        y = rpool.max_pool2d(y, (2, 2), (2, 2), (0, 0))[0]
+        return ((y.reshape(n, -1) @ lw.T + lb) * r).sum()
+
+    check_grads(f, f64, [x, cw, cb, lw, lb], rng, rtol=2e-3)
+
+
+def test_small_integer_model_is_bit_exact_on_every_isa():
+    """Small integers are exact in fp32, so every ISA level must give the float64 result."""
+    rng = np.random.default_rng(9)
+    model = nn.Sequential(nn.Conv2d(2, 9, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                          nn.Flatten(), nn.Linear(9 * 3 * 8, 17), nn.ReLU(), nn.Linear(17, 5))
+    for p in model.parameters():
+        p.data[...] = rng.integers(-2, 3, p.shape)
+    x = rng.integers(0, 4, (3, 2, 7, 17)).astype(np.float32)
+    labels = rng.integers(0, 5, 3)
+    before = fv.isa()
+    outs, grads = [], []
+    try:
+        for level in fv.available_isas():
+            fv.set_isa(level)
+            model.zero_grad()
+            y = model(x)
+            (y * 2).sum().backward()
+            outs.append(y.data.copy())
+            grads.append([p.grad.data.copy() for p in model.parameters()])
+    finally:
+        fv.set_isa(before)
+    for o, g in zip(outs[1:], grads[1:]):
+        np.testing.assert_array_equal(o, outs[0])
+        for a, b in zip(g, grads[0]):
+            np.testing.assert_array_equal(a, b)
+    ref = np.maximum(rconv.conv2d(x, model[0].weight.data, model[0].bias.data, (1, 1),
+                                  (1, 1, 1, 1)), 0)
+    ref = rpool.max_pool2d(ref, (2, 2), (2, 2), (0, 0))[0].reshape(3, -1)
+    ref = np.maximum(ref @ model[4].weight.data.T + model[4].bias.data, 0)
+    np.testing.assert_array_equal(outs[0], ref @ model[6].weight.data.T + model[6].bias.data)
+    assert labels.shape == (3,)
+
+
+def test_failed_steps_leave_model_and_optimizer_unchanged():
+    fv.manual_seed(2)
+    model = nn.Sequential(nn.Linear(4, 3))
+    opt = fv.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    before = model.state_dict()
+    x = np.ones((2, 4), np.float32)
+    with pytest.raises(ValueError, match="out of range"):
+        F.cross_entropy(model(x), np.array([0, 3])).backward()
+    assert all(p.grad is None for p in model.parameters())
+    model[0].weight.grad = fv.ones(3, 4)
+    model[0].bias.grad = fv.ones(4)                # wrong shape: nothing may move
+    with pytest.raises(ValueError, match=r"params\[1\]\.grad"):
+        opt.step()
+    for k, v in model.state_dict().items():
+        np.testing.assert_array_equal(v, before[k])
+    assert opt.state == {}

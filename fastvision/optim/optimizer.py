@@ -78,6 +78,12 @@ class Optimizer:
                         p.grad.data.fill(0)
 
     def step(self):
+        # every gradient is checked before any parameter moves, so a bad one changes nothing
+        for group in self.param_groups:
+            for i, p in enumerate(group["params"]):
+                if p.grad is not None and p.grad.shape != p.shape:
+                    raise ValueError(f"{type(self).__name__}: params[{i}].grad must have the "
+                                     f"parameter's shape {p.shape}, got {p.grad.shape}")
         for group in self.param_groups:
             for p in group["params"]:
                 if p.grad is None:
