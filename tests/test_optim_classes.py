@@ -170,3 +170,27 @@ def test_schedulers_match_torch(kind):
     assert s.get_last_lr() == ts.get_last_lr()
     np.testing.assert_allclose(_lrs(s, ours, 45), _lrs(ts, theirs, 45), rtol=1e-12, atol=1e-15)
     assert ours.param_groups[0]["lr"] == s.get_last_lr()[0]
+
+
+def test_loads_a_torch_optimizer_state_dict_and_continues_like_torch():
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(3)
+    init = _params(rng)
+    theirs = [torch.nn.Parameter(torch.tensor(a)) for a in init]
+    topt = torch.optim.Adam(theirs, lr=1e-2, amsgrad=True)
+    grads = [_grads(rng, s) for s in range(20)]
+    for step, gs in enumerate(grads):
+        if step == 10:
+            ours = [Parameter(p.detach().numpy().copy()) for p in theirs]
+            opt = optim.Adam(ours, lr=0.5)
+            opt.load_state_dict(topt.state_dict())
+            assert opt.param_groups[0]["lr"] == 1e-2 and opt.state[ours[0]]["step"] == 10
+        for i, g in enumerate(gs):
+            theirs[i].grad = torch.tensor(g)
+            if step >= 10:
+                ours[i].grad = fv.tensor(g)
+        topt.step()
+        if step >= 10:
+            opt.step()
+    for p, tp in zip(ours, theirs):
+        np.testing.assert_allclose(p.data, tp.detach().numpy(), rtol=1e-5, atol=1e-6)

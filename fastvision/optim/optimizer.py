@@ -136,7 +136,7 @@ class Optimizer:
                 if key == "step" or not hasattr(v, "shape"):
                     entry[key] = int(v) if key == "step" else v
                     continue
-                arr = np.array(v, dtype=np.float32, order="C")
+                arr = np.array(np.asarray(v), dtype=np.float32, order="C")  # asarray: torch tensors too
                 if arr.shape != p.shape:
                     raise ValueError(f"{name}: state[{k}][{key!r}] has shape {arr.shape}, the "
                                      f"parameter has shape {p.shape}")
