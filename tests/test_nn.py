@@ -402,3 +402,20 @@ def test_failed_steps_leave_model_and_optimizer_unchanged():
     for k, v in model.state_dict().items():
         np.testing.assert_array_equal(v, before[k])
     assert opt.state == {}
+
+
+def test_reprs_and_raw_torch_state_dict(rng):
+    torch = pytest.importorskip("torch")
+    t = torch.nn
+    tm = t.Sequential(t.Conv2d(3, 8, 3, stride=2, padding=1, bias=False), t.ReLU(),
+                      t.AvgPool2d(2), t.Dropout(0.25), t.Flatten(), t.Linear(32, 4))
+    model = nn.Sequential(nn.Conv2d(3, 8, 3, stride=2, padding=1, bias=False), nn.ReLU(),
+                          nn.AvgPool2d(2), nn.Dropout(0.25), nn.Flatten(), nn.Linear(32, 4))
+    assert repr(model) == repr(tm)
+    model.load_state_dict(tm.state_dict())       # torch tensors as they are
+    tm.eval()
+    model.eval()
+    x = rng.standard_normal((2, 3, 9, 9)).astype(np.float32)
+    with torch.no_grad():
+        want = tm(torch.tensor(x)).numpy()
+    np.testing.assert_allclose(model(x).data, want, rtol=1e-5, atol=1e-6)
