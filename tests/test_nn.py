@@ -99,7 +99,8 @@ def _ours_fn(name):
         "conv2d_relu": lambda x, w, b: F.conv2d_relu(x, w, b, 1, 1),
         "conv2d_strided": lambda x, w, b: F.conv2d(x, w, b, (2, 1), (1, 2), (1, 2)),
         "linear": F.linear, "linear_relu": F.linear_relu, "relu": F.relu,
-        "max_pool2d": lambda x: F.max_pool2d(x, 2), "avg_pool2d": lambda x: F.avg_pool2d(x, 3, 2, 1),
+        "max_pool2d": lambda x: F.max_pool2d(x, 2),
+        "avg_pool2d": lambda x: F.avg_pool2d(x, 3, 2, 1),
         "log_softmax": lambda x: F.log_softmax(x, dim=1), "mse_loss": F.mse_loss,
     }[name]
 
@@ -288,9 +289,11 @@ def test_dropout():
 
 def test_layer_shape_errors_name_the_layer():
     model = reference_model()
-    with pytest.raises(ValueError, match=r"layer 0: Conv2d\(1, 32.*\(N, 1, H, W\), got shape \(8, 3, 28, 28\)"):
+    with pytest.raises(ValueError, match=r"layer 0: Conv2d\(1, 32.*\(N, 1, H, W\), "
+                                         r"got shape \(8, 3, 28, 28\)"):
         model(np.zeros((8, 3, 28, 28), np.float32))
-    with pytest.raises(ValueError, match=r"layer 9: Linear\(in_features=576.*got shape \(2, 1024\)"):
+    with pytest.raises(ValueError,
+                       match=r"layer 9: Linear\(in_features=576.*got shape \(2, 1024\)"):
         model(np.zeros((2, 1, 32, 32), np.float32))
     with pytest.raises(ValueError, match=r"labels\[1\].*out of range"):
         F.cross_entropy(fv.zeros(2, 10), np.array([0, 10]))

@@ -80,7 +80,8 @@ def test_unary_reduce_reshape_grads(rng):
     def f64(x):
         y = (-x) ** 3 + x ** 0.5
         z = y.sum(1, keepdims=True) * y.mean(axis=2)[:, :, None] + y.mean()
-        return (z.reshape(4, 6) * w).sum() + z.reshape(-1)[5] * 3 + z.reshape(-1, 2)[[0, 0, 1]].sum()
+        return ((z.reshape(4, 6) * w).sum() + z.reshape(-1)[5] * 3
+                + z.reshape(-1, 2)[[0, 0, 1]].sum())
 
     check_grads(f, f64, [a], rng)
 

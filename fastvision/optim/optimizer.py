@@ -48,7 +48,8 @@ class Optimizer:
     def add_param_group(self, param_group):
         name = type(self).__name__
         if not isinstance(param_group, dict):
-            raise TypeError(f"{name}: a param group must be a dict, got {type(param_group).__name__}")
+            raise TypeError(f"{name}: a param group must be a dict, "
+                            f"got {type(param_group).__name__}")
         group = dict(param_group)
         ps = group.get("params")
         ps = [ps] if isinstance(ps, Tensor) else list(ps or [])
@@ -136,7 +137,8 @@ class Optimizer:
                 if key == "step" or not hasattr(v, "shape"):
                     entry[key] = int(v) if key == "step" else v
                     continue
-                arr = np.array(np.asarray(v), dtype=np.float32, order="C")  # asarray: torch tensors too
+                # via asarray: np.array(torch_tensor, dtype=) warns under NumPy 2
+                arr = np.array(np.asarray(v), dtype=np.float32, order="C")
                 if arr.shape != p.shape:
                     raise ValueError(f"{name}: state[{k}][{key!r}] has shape {arr.shape}, the "
                                      f"parameter has shape {p.shape}")

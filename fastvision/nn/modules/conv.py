@@ -26,7 +26,8 @@ class Conv2d(Module):
         self.dilation = pair("Conv2d", "dilation", dilation, 1)
         if isinstance(padding, str):
             if padding not in ("same", "valid"):
-                raise ValueError(f"Conv2d: padding must be 'same', 'valid' or ints, got {padding!r}")
+                raise ValueError(f"Conv2d: padding must be 'same', 'valid' or ints, "
+                                 f"got {padding!r}")
             if padding == "same" and self.stride != (1, 1):
                 raise ValueError("Conv2d: padding='same' requires stride 1")
             self.padding = padding

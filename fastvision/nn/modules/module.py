@@ -82,7 +82,8 @@ class Module:
                 continue
             seen.add(id(m))
             yield name, m
-            kids = [(f"{name}.{k}" if name else k, c) for k, c in m._modules.items() if c is not None]
+            kids = [(f"{name}.{k}" if name else k, c) for k, c in m._modules.items()
+                    if c is not None]
             stack.extend(reversed(kids))  # pre-order, registration order
 
     def modules(self):
@@ -164,7 +165,8 @@ class Module:
             try:
                 arr = np.asarray(state_dict[k])
             except Exception as e:
-                errors.append(f"{k!r}: cannot convert {type(state_dict[k]).__name__} to an array ({e})")
+                errors.append(f"{k!r}: cannot convert {type(state_dict[k]).__name__} to an "
+                              f"array ({e})")
                 continue
             if arr.dtype.kind != "f":
                 errors.append(f"{k!r}: expected a floating-point array, got dtype {arr.dtype}")
