@@ -391,7 +391,8 @@ void avg_backward(const float* gy, float* gx, int64_t planes, const Pool2dGeom& 
 int check_indices(const int64_t* idx, int64_t planes, const Pool2dGeom& g) {
   int32_t pin[8 * kPinMax];
   int64_t period = 1;
-  const bool blocks = max_bwd_pins(g, pin, &period);
+  // wide planes take the block path, which checks as it goes: a range check is enough
+  const bool blocks = g.OW < 8 && max_bwd_pins(g, pin, &period);
   // whole periods of planes (pin's length), then the rest with masks; no pins: one stream
   const int64_t span = blocks ? period * g.OH * g.OW : planes * g.OH * g.OW;
   const int64_t n = planes * g.OH * g.OW;
