@@ -102,7 +102,7 @@ class TrainingMixin:
             raise ValueError("fit: x is empty")
         rng = np.random.default_rng(seed) if seed is not None else _random.get_generator()
         history = History()
-        cbs = [history] + list(callbacks or [])
+        cbs = list(callbacks or []) + [history]  # last, as Keras: it sees the final logs
         for cb in cbs:
             cb.set_model(self)
         self.stop_training = False
