@@ -12,6 +12,7 @@ nn.StateDictError from load_state_dict, which checks every key and shape before 
 either way the model is left unchanged.
 """
 
+import json
 import os
 from collections import OrderedDict
 
@@ -49,7 +50,9 @@ def save(state_dict, path, metadata=None):
         if arr.dtype == object:
             raise TypeError(f"save: {k!r} is not a numeric array")
         tensors[k] = np.ascontiguousarray(arr)
-    meta = {"format": FORMAT}
+    # safetensors stores tensors sorted by name; the key order is kept in the metadata so
+    # that load() gives back the state_dict's order ("10.weight" sorts before "2.weight")
+    meta = {"format": FORMAT, "keys": json.dumps(list(tensors))}
     meta.update({str(k): str(v) for k, v in (metadata or {}).items()})
     tmp = f"{path}.tmp{os.getpid()}"
     try:
@@ -63,14 +66,21 @@ def save(state_dict, path, metadata=None):
 def load(path):
     """The tensors of the safetensors file `path`, as an OrderedDict name -> ndarray in the
     file's order. FileNotFoundError if absent; WeightsFileError if it is not valid."""
-    from safetensors import SafetensorError
-    from safetensors.numpy import load_file
+    from safetensors import SafetensorError, safe_open
 
     path = _path("load", path)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"load: {path} not found")
     try:
-        tensors = load_file(path)
+        with safe_open(path, framework="numpy") as f:
+            meta = f.metadata() or {}
+            tensors = {k: f.get_tensor(k) for k in f.keys()}
     except (SafetensorError, ValueError, OSError, TypeError) as e:
         raise WeightsFileError(f"load: {path} is not a valid safetensors file ({e})") from None
-    return OrderedDict(tensors.items())
+    try:
+        order = json.loads(meta.get("keys", "null"))
+    except ValueError:
+        order = None
+    if not isinstance(order, list) or sorted(order) != sorted(tensors):
+        order = list(tensors)  # a file from elsewhere: the file's order
+    return OrderedDict((k, tensors[k]) for k in order)
