@@ -119,3 +119,26 @@ def test_example_mnist_cnn_runs(data_dir, tmp_path, capsys):
     assert "macro avg" in out and save.is_file()
     acc = float(out.split("test accuracy: ")[1].split()[0])
     assert acc > 0.7  # observed 0.77 after one epoch on 2000 images
+
+
+def test_bench_train_mnist_quick_run(data_dir, tmp_path):
+    """bench/train_mnist.py end to end on a tiny subset (timings are never asserted)."""
+    spec = importlib.util.spec_from_file_location(
+        "train_mnist_bench", os.path.join(REPO, "bench", "train_mnist.py"))
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    out = tmp_path / "train_mnist.md"
+    argv = ["--epochs", "1", "--limit", "256", "--test-limit", "128", "--data", data_dir,
+            "--out", str(out)]
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        argv.append("--no-torch")
+    assert mod.main(argv) == 0
+    text = out.read_text()
+    assert "| fastvision | " in text and "outside kernels" in text
+    assert "TensorFlow/Keras" in text
+    assert "conv2d_backward" in text
+    # the ops wrappers are removed again after the run
+    assert not hasattr(fv.ops.conv2d, "__wrapped__")
+    assert not hasattr(fv._C.conv2d, "__wrapped__")
