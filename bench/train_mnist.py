@@ -225,8 +225,10 @@ def report(args, n_train, n_test, results, missing):
         lines.append(f"| {name} | " + " | ".join("-" for _ in range(args.epochs + 5))
                      + f" |  ({why})")
     fit = fvr["fit_s"]
+    steps = args.epochs * -(-n_train // args.batch_size)
     lines += ["", "## fastvision: where the training step time goes", "",
-              f"- fit wall time: {fit:.2f} s",
+              f"- fit wall time: {fit:.2f} s ({steps} steps, {1e3 * fit / steps:.2f} ms/step, "
+              f"of which {1e3 * (fit - fvr['in_c']) / steps:.2f} ms outside kernels)",
               f"- inside kernels (`fastvision._C` calls): {fvr['in_c']:.2f} s "
               f"({100 * fvr['in_c'] / fit:.1f}%)",
               f"- inside `fastvision.ops` (argument checks + kernels): {fvr['in_ops']:.2f} s "

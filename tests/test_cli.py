@@ -91,6 +91,17 @@ def test_train_then_evaluate_tiny_subset(data_dir, tmp_path, capsys):
                      "--verbose", "0", "--out", str(tmp_path / "sgd.safetensors")]) == 0
 
 
+def test_train_is_reproducible_under_seed_and_reads_fastvision_data(data_dir, tmp_path,
+                                                                   monkeypatch):
+    monkeypatch.setenv("FASTVISION_DATA", os.path.dirname(data_dir))  # <root>/mnist/*.gz
+    files = [tmp_path / f"run{i}.safetensors" for i in range(2)]
+    for f in files:
+        assert cli.main(["train", "--limit", "256", "--test-limit", "64", "--seed", "3",
+                         "--batch-size", "32", "--verbose", "0", "--out", str(f)]) == 0
+    a, b = fv.load(files[0]), fv.load(files[1])
+    assert all(a[k].tobytes() == b[k].tobytes() for k in a)
+
+
 def test_evaluate_bad_model_file_exits_1(data_dir, tmp_path, capsys):
     bad = tmp_path / "bad.safetensors"
     bad.write_bytes(b"garbage")

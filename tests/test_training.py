@@ -79,10 +79,11 @@ def test_uint8_input_equals_float_cast():
     np.testing.assert_array_equal(runs[0][2], runs[1][2])
 
 
-def test_200_step_run_is_bitwise_reproducible_under_seed():
+def test_200_step_run_is_bitwise_reproducible_under_seed(threads):
     x, y = toy_data(n=1600, seed=1)
     results = []
-    for _ in range(2):
+    for nthreads in (1, 2):  # and independent of the thread count
+        threads(nthreads)
         fv.manual_seed(7)
         m = nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.Flatten(), nn.Linear(16, 3))
         nn.init.keras_(m)
