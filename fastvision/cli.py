@@ -78,7 +78,8 @@ def load_mnist(data, download=False, limit=None, test_limit=None):
         raise CLIError(str(e).replace("\n", " ")) from None
     xt, yt = xt[:limit], yt[:limit]
     xs, ys = xs[:test_limit], ys[:test_limit]
-    return ((xt.astype(np.float32) / 255)[:, None], yt), ((xs.astype(np.float32) / 255)[:, None], ys)
+    scale = lambda a: (a.astype(np.float32) / 255)[:, None]  # noqa: E731  NCHW in [0, 1]
+    return (scale(xt), yt), (scale(xs), ys)
 
 
 def build_parser():

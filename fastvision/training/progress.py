@@ -1,9 +1,9 @@
 """Keras-like console progress for fit / evaluate.
 
 verbose=1: one line rewritten in place with "\\r" while an epoch runs, e.g.
-    " 37/94 [===========>..................] - ETA: 2s - 31ms/step - loss: 0.4127 - accuracy: 0.8731"
+    "37/94 [===========>..................] - ETA: 2s - 31ms/step - loss: 0.4127 - accuracy: 0.87"
   and when it ends (validation values appended), followed by a newline:
-    " 94/94 [==============================] - 3s 31ms/step - loss: 0.2301 - accuracy: 0.9312"
+    "94/94 [==============================] - 3s 31ms/step - loss: 0.2301 - accuracy: 0.9312"
   Redraws are throttled to one per `interval` seconds (the last step is always drawn), so a
   fast step does not pay for terminal output.
 verbose=2: nothing while the epoch runs; fit prints one summary line per epoch:
