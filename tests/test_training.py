@@ -197,6 +197,19 @@ def test_early_stopping_restores_best_weights_and_min_delta_mode_max():
     for k, v in m.state_dict().items():
         np.testing.assert_array_equal(v, best[k])
         assert not np.array_equal(v, last[k])
+    # restored at the end of fit also when it did not stop early (Keras 3)
+    m3 = compiled_toy()
+    score = Score([1.0, 0.5, 0.7])
+    m3.fit(x, y, epochs=3, verbose=0, seed=0,
+           callbacks=[score, EarlyStopping("score", patience=5, restore_best_weights=True)])
+    for k, v in m3.state_dict().items():
+        np.testing.assert_array_equal(v, score.snapshots[1][k])
+    # baseline: values that do not beat it do not reset the patience counter
+    for baseline, n_epochs in ((1.5, 3), (None, 5)):
+        h = compiled_toy().fit(x, y, epochs=6, verbose=0, callbacks=[
+            Score([5.0, 4.0, 4.0, 4.0, 4.0, 4.0]),
+            EarlyStopping("score", patience=3, baseline=baseline)])
+        assert len(h.history["loss"]) == n_epochs
     # mode max with min_delta: +0.05 gains are not improvements, so it stops at epoch 2
     m2 = compiled_toy()
     h = m2.fit(x, y, epochs=5, verbose=0, callbacks=[

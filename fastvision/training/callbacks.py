@@ -52,27 +52,32 @@ def _monitor_op(name, monitor, mode):
 
 
 class EarlyStopping(Callback):
-    """Stop when `monitor` has not improved by more than min_delta for `patience` epochs.
+    """Stop when `monitor` has not improved by more than min_delta for `patience` epochs
+    (Keras 3's EarlyStopping).
 
     mode "auto" maximises metrics whose name contains "acc" and minimises the rest. With
-    restore_best_weights the weights of the best epoch are put back when training stops
-    early (Keras's behaviour: not when fit simply runs out of epochs). `baseline`: training
-    stops unless the monitored value beats it within `patience` epochs.
+    restore_best_weights the weights of the best epoch are put back when fit ends (whether
+    it stopped early or ran out of epochs, as Keras 3). `baseline`: the patience counter is
+    only reset by values that also beat the baseline. Epochs before start_from_epoch are
+    not monitored.
     """
 
     def __init__(self, monitor="val_loss", min_delta=0.0, patience=0, verbose=0, mode="auto",
-                 baseline=None, restore_best_weights=False):
+                 baseline=None, restore_best_weights=False, start_from_epoch=0):
         super().__init__()
         self.monitor, self.patience, self.verbose = monitor, int(patience), verbose
         self.baseline, self.restore_best_weights = baseline, restore_best_weights
+        self.start_from_epoch = int(start_from_epoch)
         self.monitor_op, self._init_best = _monitor_op("EarlyStopping", monitor, mode)
         # min_delta is a magnitude; its sign follows the direction of improvement
         self.min_delta = abs(min_delta) if self.monitor_op is np.greater else -abs(min_delta)
 
+    def _is_improvement(self, current, reference):
+        return bool(self.monitor_op(current - self.min_delta, reference))
+
     def on_train_begin(self, logs=None):
         self.wait, self.stopped_epoch, self.best_epoch = 0, 0, 0
-        self.best = self._init_best if self.baseline is None else self.baseline
-        self.best_weights = None
+        self.best, self.best_weights = self._init_best, None
 
     def on_epoch_end(self, epoch, logs=None):
         current = (logs or {}).get(self.monitor)
@@ -80,26 +85,30 @@ class EarlyStopping(Callback):
             warnings.warn(f"EarlyStopping: monitor {self.monitor!r} is not available; "
                           f"available: {sorted(logs or {})}", RuntimeWarning, stacklevel=2)
             return
+        if epoch < self.start_from_epoch:
+            return
         if self.restore_best_weights and self.best_weights is None:
-            self.best_weights = self.model.state_dict()  # something to restore, at worst
+            self.best_weights, self.best_epoch = self.model.state_dict(), epoch
         self.wait += 1
-        if self.monitor_op(current - self.min_delta, self.best):
-            self.best, self.best_epoch, self.wait = current, epoch, 0
+        if self._is_improvement(current, self.best):
+            self.best, self.best_epoch = current, epoch
             if self.restore_best_weights:
                 self.best_weights = self.model.state_dict()
+            if self.baseline is None or self._is_improvement(current, self.baseline):
+                self.wait = 0
             return
         if self.wait >= self.patience and epoch > 0:
             self.stopped_epoch = epoch
             self.model.stop_training = True
-            if self.restore_best_weights and self.best_weights is not None:
-                self.model.load_state_dict(self.best_weights)
-                if self.verbose:
-                    print(f"Restoring model weights from the end of the best epoch: "
-                          f"{self.best_epoch + 1}.")
 
     def on_train_end(self, logs=None):
         if self.stopped_epoch > 0 and self.verbose:
             print(f"Epoch {self.stopped_epoch + 1}: early stopping")
+        if self.restore_best_weights and self.best_weights is not None:
+            if self.verbose:
+                print(f"Restoring model weights from the end of the best epoch: "
+                      f"{self.best_epoch + 1}.")
+            self.model.load_state_dict(self.best_weights)
 
 
 class ModelCheckpoint(Callback):

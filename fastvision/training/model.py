@@ -17,7 +17,8 @@ Keras semantics:
   loss(logits_tensor, labels) and must return a scalar Tensor.
 - optimizer strings build Keras's defaults: "adam" -> Adam(lr=1e-3, eps=1e-7,
   eps_convention="keras"), "adamw" -> AdamW(same, weight_decay=0.004), "sgd" -> SGD(lr=0.01),
-  "rmsprop" -> RMSprop(lr=1e-3, alpha=0.9, eps=1e-7). Or pass an Optimizer instance.
+  "rmsprop" -> RMSprop(lr=1e-3, alpha=0.9, eps=1e-7; eps added to sqrt(v) as torch, where
+  Keras 3 adds it under the root: indistinguishable but for tiny v). Or pass an Optimizer.
 - metrics: "accuracy" (also "acc", "sparse_categorical_accuracy": argmax of the logits
   against the labels) or callables f(y_true, logits) -> float, logged under f.__name__.
 - logged values are running means over the epoch, weighted by batch size; validation values
