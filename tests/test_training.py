@@ -287,3 +287,30 @@ def test_verbose_1_progress_bar_and_verbose_0_silent(capsys):
     m.evaluate(x, y, verbose=0)
     m.predict(x)
     assert capsys.readouterr().out == ""
+
+
+def test_fit_follows_a_torch_training_loop():
+    """fit = the plain torch loop (same init, order, Adam torch convention) up to rounding."""
+    torch = pytest.importorskip("torch")
+    x, y = toy_data(n=160, seed=2)
+    m = nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.Flatten(), nn.Linear(16, 3))
+    tm = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3), torch.nn.ReLU(), torch.nn.Flatten(),
+                             torch.nn.Linear(16, 3))
+    tm.load_state_dict({k: torch.from_numpy(v) for k, v in m.state_dict().items()})
+    m.compile(optim.Adam(m.parameters(), lr=1e-2), "sparse_categorical_crossentropy")
+    h = m.fit(x, y, batch_size=16, epochs=2, verbose=0, seed=5)
+    topt = torch.optim.Adam(tm.parameters(), lr=1e-2)
+    rng = np.random.default_rng(5)  # fit(seed=5) draws one permutation per epoch from it
+    for epoch in range(2):
+        order, total = rng.permutation(len(x)), 0.0
+        for s in range(0, len(x), 16):
+            idx = order[s:s + 16]
+            topt.zero_grad()
+            loss = torch.nn.functional.cross_entropy(tm(torch.from_numpy(x[idx])),
+                                                     torch.from_numpy(y[idx]))
+            loss.backward()
+            topt.step()
+            total += loss.item() * len(idx)
+        assert h.history["loss"][epoch] == pytest.approx(total / len(x), rel=1e-4)
+    for k, v in tm.state_dict().items():
+        np.testing.assert_allclose(m.state_dict()[k], v.numpy(), rtol=1e-3, atol=1e-4)
