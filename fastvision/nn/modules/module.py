@@ -13,6 +13,7 @@ from collections import OrderedDict, namedtuple
 import numpy as np
 
 from fastvision.nn.parameter import Parameter
+from fastvision.training.model import TrainingMixin
 
 IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
 
@@ -26,7 +27,9 @@ def _addindent(s, n):
     return lines[0] if len(lines) == 1 else "\n".join([lines[0]] + [" " * n + l for l in lines[1:]])
 
 
-class Module:
+class Module(TrainingMixin):
+    # TrainingMixin adds Keras-style compile / fit / evaluate / predict / save_weights /
+    # load_weights (fastvision/training/model.py)
     def __init__(self):
         object.__setattr__(self, "_parameters", OrderedDict())
         object.__setattr__(self, "_modules", OrderedDict())
