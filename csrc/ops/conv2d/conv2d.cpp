@@ -96,6 +96,9 @@ void forward_direct(const ConvGeom& g, const float* x, const float* w, const flo
 void conv2d_forward(const ConvGeom& g, const float* x, const float* w, const float* bias,
                     bool relu, float* y) {
   if (use_direct(g)) return forward_direct(g, x, w, bias, relu, y);
+  if (!use_pointwise(g) && conv2d_packed_ok(g)) {
+    return conv2d_forward_packed(g, x, w, bias, relu, y);
+  }
   const ConvKernels& k = kConv.cpu();
   const int64_t Og = g.Og(), Cg = g.Cg(), Kg = g.Kg(), P = g.P();
   const bool pointwise = use_pointwise(g);
@@ -136,6 +139,13 @@ void conv2d_forward(const ConvGeom& g, const float* x, const float* w, const flo
 
 void conv2d_backward(const ConvGeom& g, const float* gy, const float* x, const float* w,
                      float* gx, float* gw, float* gb) {
+  if (!use_pointwise(g) && conv2d_packed_ok(g)) {
+    if (gx != nullptr) conv2d_backward_data_packed(g, gy, w, gx);
+    if (gw != nullptr && !use_wgrad_direct(g)) conv2d_backward_weight_packed(g, gy, x, gw);
+    gx = nullptr;
+    if (!use_wgrad_direct(g)) gw = nullptr;
+    if (gw == nullptr && gb == nullptr) return;
+  }
   const ConvKernels& k = kConv.cpu();
   const int64_t Og = g.Og(), Cg = g.Cg(), Kg = g.Kg(), P = g.P(), HW = g.H * g.W;
   const bool pointwise = use_pointwise(g);
