@@ -326,6 +326,11 @@ void sgemm_pack_a(bool trans_a, int64_t M, int64_t K, const float* A, int64_t ld
   }
 }
 
+void sgemm_pack_b(bool trans_b, int64_t kc_b, int64_t nc, const float* B, int64_t ldb,
+                  float* bpack) {
+  kGemm.cpu().pack_b(trans_b, B, ldb, kc_b, nc, bpack);
+}
+
 void sgemm_packed_block(int64_t M, int64_t nc, int64_t kc_b, const float* a_block,
                         const float* b_block, bool load_c, bool last, float* C, int64_t ldc,
                         const GemmEpilogue& ep) {

@@ -45,6 +45,10 @@ struct GemmPacking {
 GemmPacking sgemm_packing();
 int64_t sgemm_packed_a_size(int64_t M, int64_t K);  // floats, slack for pack_a included
 void sgemm_pack_a(bool trans_a, int64_t M, int64_t K, const float* A, int64_t lda, float* apack);
+// Packs op(B)[0:kc_b, 0:nc] (trans: element (k, j) at B[j*ldb + k], else B[k*ldb + j]) as one
+// packed B block; bpack 64-byte aligned, kc_b * round_up(nc, nr) + 64 floats.
+void sgemm_pack_b(bool trans_b, int64_t kc_b, int64_t nc, const float* B, int64_t ldb,
+                  float* bpack);
 // C[0:M, 0:nc] (row stride ldc) = (load_c ? C : 0) + A_block x B_block, then the epilogue if
 // last (bias offsets: per_row bias[m], per_col bias[n] with n counted from this C's column 0).
 // a_block = the block's start inside apack; b_block = the packed B block; kc_b its depth.
