@@ -147,6 +147,8 @@ std::vector<float> pack_weights(const ConvGeom& g, const float* w, bool trans, i
   return a;
 }
 
+void backward_data_small(const ConvGeom& g, const float* gy, const float* w, float* gx);
+
 }  // namespace
 
 bool conv2d_packed_ok(const ConvGeom& g) {
@@ -209,6 +211,7 @@ void conv2d_forward_packed(const ConvGeom& g, const float* x, const float* w, co
 }
 
 void conv2d_backward_data_packed(const ConvGeom& g, const float* gy, const float* w, float* gx) {
+  if (g.P() < 64 && g.Cg() >= 8) return backward_data_small(g, gy, w, gx);
   const ConvKernels& k = kConv.cpu();
   const GemmPacking pk = sgemm_packing();
   const int64_t NR = pk.nr, KC = pk.kc, Og = g.Og(), Kg = g.Kg(), P = g.P(), HW = g.H * g.W;
@@ -251,6 +254,87 @@ void conv2d_backward_data_packed(const ConvGeom& g, const float* gy, const float
     }
   });
 }
+
+namespace {
+
+// Backward data for small images (P < 64, Cg >= 8), transposed: gcol^T[cols, Kg'] = gy^T x W',
+// with the taps reordered k' = (i*kw + j)*Cg + c, so each column's row holds, per tap, Cg
+// contiguous values that add straight into a channels-last gx buffer (col2im of a 5x5 image
+// otherwise is thousands of short masked row operations). A = gy^T gathered per MR columns,
+// B = W' packed once per call. Each gx element sums its contributions in (n, oh, ow) column
+// order from 0 on one thread, then the buffer is transposed to NCHW.
+void backward_data_small(const ConvGeom& g, const float* gy, const float* w, float* gx) {
+  const ConvKernels& k = kConv.cpu();
+  const GemmPacking pk = sgemm_packing();
+  const int64_t NR = pk.nr, MR = pk.mr, KC = pk.kc, Og = g.Og(), Kg = g.Kg(), Cg = g.Cg();
+  const int64_t P = g.P(), HW = g.H * g.W, taps = g.kh * g.kw, Kgp = round_up(Kg, NR);
+  const int64_t bsize = round_up(Og, KC) / KC * KC * Kgp;  // packed W' of one group
+  Aligned bpack(g.groups * bsize + 64);
+  {
+    std::vector<float> wp(Og * Kg);
+    for (int64_t grp = 0; grp < g.groups; ++grp) {
+      const float* wg = w + grp * Og * Kg;
+      for (int64_t o = 0; o < Og; ++o) {
+        for (int64_t c = 0; c < Cg; ++c) {
+          for (int64_t t = 0; t < taps; ++t) wp[o * Kg + t * Cg + c] = wg[o * Kg + c * taps + t];
+        }
+      }
+      for (int64_t pc = 0; pc < Og; pc += KC) {
+        sgemm_pack_b(false, min64(KC, Og - pc), Kg, wp.data() + pc * Kg, Kg,
+                     bpack.get() + grp * bsize + pc * Kgp);
+      }
+    }
+  }
+  const int64_t nbp = min64(g.N, ceil_div(256, P));  // images per piece: ~256 rows of gcol^T
+  const int64_t rows = nbp * P, Mp = round_up(rows, MR);
+  std::vector<int32_t> orow(Og);
+  for (int64_t o = 0; o < Og; ++o) orow[o] = static_cast<int32_t>(o * P);
+  parallel_for(ceil_div(g.N, nbp), 1, [&](int64_t b, int64_t e) {
+    std::vector<float> apack(Mp * KC + 64), cbuf(rows * Kg), gxcl(nbp * HW * Cg);
+    std::vector<int32_t> cb(rows);
+    for (int64_t piece = b; piece < e; ++piece) {
+      const int64_t s0 = piece * nbp, cnt = min64(nbp, g.N - s0), ncols = cnt * P;
+      gy_col_maps(g, s0 * P, ncols, cb.data());
+      for (int64_t grp = 0; grp < g.groups; ++grp) {
+        for (int64_t pc = 0; pc < Og; pc += KC) {
+          const int64_t kc = min64(KC, Og - pc);
+          for (int64_t i0 = 0; i0 < ncols; i0 += MR) {
+            k.gather_panel(gy + grp * Og * P, orow.data() + pc, nullptr, nullptr, kc,
+                           cb.data() + i0, nullptr, nullptr, min64(MR, ncols - i0), MR, 0, 0,
+                           apack.data() + i0 * kc);
+          }
+          sgemm_packed_block(ncols, Kg, kc, apack.data(), bpack.get() + grp * bsize + pc * Kgp,
+                             pc > 0, pc + kc == Og, cbuf.data(), Kg);
+        }
+        std::memset(gxcl.data(), 0, sizeof(float) * cnt * HW * Cg);
+        for (int64_t col = 0; col < ncols; ++col) {
+          const int64_t t = col / P, oh = (col % P) / g.OW, ow = col % g.OW;
+          const float* src = cbuf.data() + col * Kg;
+          for (int64_t i = 0; i < g.kh; ++i) {
+            const int64_t ih = oh * g.sh - g.pt + i * g.dh;
+            if (ih < 0 || ih >= g.H) continue;
+            for (int64_t j = 0; j < g.kw; ++j) {
+              const int64_t iw = ow * g.sw - g.pl + j * g.dw;
+              if (iw < 0 || iw >= g.W) continue;
+              float* dst = gxcl.data() + ((t * g.H + ih) * g.W + iw) * Cg;
+              const float* sv = src + (i * g.kw + j) * Cg;
+              for (int64_t c = 0; c < Cg; ++c) dst[c] += sv[c];
+            }
+          }
+        }
+        for (int64_t t = 0; t < cnt; ++t) {
+          float* gxt = gx + ((s0 + t) * g.C + grp * Cg) * HW;
+          const float* src = gxcl.data() + t * HW * Cg;
+          for (int64_t c = 0; c < Cg; ++c) {
+            for (int64_t q = 0; q < HW; ++q) gxt[c * HW + q] = src[q * Cg + c];
+          }
+        }
+      }
+    }
+  });
+}
+
+}  // namespace
 
 void conv2d_backward_weight_packed(const ConvGeom& g, const float* gy, const float* x, float* gw) {
   const ConvKernels& k = kConv.cpu();
