@@ -165,7 +165,7 @@ void conv2d_forward_packed(const ConvGeom& g, const float* x, const float* w, co
   int64_t astride = 0;
   const std::vector<float> apack = pack_weights(g, w, false, &astride);
   const TapMaps taps = tap_maps(g);
-  const bool pad = has_padding(g), runs = !pad && g.sw == 1;  // runs: copy_panel, else gathers
+  const bool pad = has_padding(g), runs = !pad && g.sw == 1 && g.OW >= 8;  // else gathers
   parallel_for(ceil_div(cols, NR), 1, [&](int64_t b, int64_t e) {
     Aligned bp(KC * NR + 64);
     std::vector<float> cbuf(Og * NR);
