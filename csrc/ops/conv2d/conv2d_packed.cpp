@@ -23,6 +23,7 @@
 //          panels); A = gy^T packed per item and K block, B = col^T gathered per panel.
 // Every C element gets sgemm's fused chain in a fixed order whatever the thread count or the
 // panel it falls in, so results are bitwise identical at 1 and 2 threads.
+#include <atomic>
 #include <cstdlib>
 #include <cstring>
 #include <new>
@@ -59,6 +60,31 @@ class Aligned {
  private:
   float* p_;
 };
+
+// Hands the items [0, n) out one at a time to the pool's threads: on this shared machine a
+// thread slowed by other load just takes fewer. What an item computes never depends on the
+// thread that runs it (nor on the order), so the bits do not either.
+class Puller {
+ public:
+  explicit Puller(int64_t n) : n_(n) {}
+  int64_t operator()() const {  // the next item, or -1
+    const int64_t i = next_.fetch_add(1, std::memory_order_relaxed);
+    return i < n_ ? i : -1;
+  }
+
+ private:
+  int64_t n_;
+  mutable std::atomic<int64_t> next_{0};
+};
+
+// worker(pull) runs once on each thread (its scratch buffers made once), pulling items.
+void run_pulled(int64_t n, const std::function<void(const Puller&)>& worker) {
+  const Puller pull(n);
+  const int64_t T = n < num_threads() ? n : num_threads();
+  parallel_for(T, 1, [&](int64_t b, int64_t e) {
+    for (int64_t t = b; t < e; ++t) worker(pull);
+  });
+}
 
 bool has_padding(const ConvGeom& g) { return g.pt > 0 || g.pb > 0 || g.pl > 0 || g.pr > 0; }
 
@@ -166,12 +192,12 @@ void conv2d_forward_packed(const ConvGeom& g, const float* x, const float* w, co
   const std::vector<float> apack = pack_weights(g, w, false, &astride);
   const TapMaps taps = tap_maps(g);
   const bool pad = has_padding(g), runs = !pad && g.sw == 1 && g.OW >= 8;  // else gathers
-  parallel_for(ceil_div(cols, NR), 1, [&](int64_t b, int64_t e) {
+  run_pulled(ceil_div(cols, NR), [&](const Puller& pull) {
     Aligned bp(KC * NR + 64);
     std::vector<float> cbuf(Og * NR);
     std::vector<int32_t> cb(NR), ch(NR), cw(NR);
     Runs rn;
-    for (int64_t q = b; q < e; ++q) {
+    for (int64_t q; (q = pull()) >= 0;) {
       const int64_t c0 = q * NR, nc = min64(NR, cols - c0);
       const int64_t nruns = runs ? col_runs(g, true, c0, nc, &rn) : 0;
       if (!runs) x_col_maps(g, c0, nc, cb.data(), ch.data(), cw.data());
@@ -228,11 +254,11 @@ void conv2d_backward_data_packed(const ConvGeom& g, const float* gy, const float
   const int64_t ldc = round_up(nbp * P, NR);
   std::vector<int32_t> orow(Og);
   for (int64_t o = 0; o < Og; ++o) orow[o] = static_cast<int32_t>(o * P);
-  parallel_for(ceil_div(g.N, nbp), 1, [&](int64_t b, int64_t e) {
+  run_pulled(ceil_div(g.N, nbp), [&](const Puller& pull) {
     Aligned bp(KC * NR + 64);
     std::vector<float> gcol(Kg * ldc);
     Runs rn;
-    for (int64_t piece = b; piece < e; ++piece) {
+    for (int64_t piece; (piece = pull()) >= 0;) {
       const int64_t s0 = piece * nbp, cnt = min64(nbp, g.N - s0), ncols = cnt * P;
       std::memset(gx + s0 * g.C * HW, 0, sizeof(float) * cnt * g.C * HW);
       for (int64_t grp = 0; grp < g.groups; ++grp) {
@@ -289,10 +315,10 @@ void backward_data_small(const ConvGeom& g, const float* gy, const float* w, flo
   const int64_t rows = nbp * P, Mp = round_up(rows, MR);
   std::vector<int32_t> orow(Og);
   for (int64_t o = 0; o < Og; ++o) orow[o] = static_cast<int32_t>(o * P);
-  parallel_for(ceil_div(g.N, nbp), 1, [&](int64_t b, int64_t e) {
+  run_pulled(ceil_div(g.N, nbp), [&](const Puller& pull) {
     std::vector<float> apack(Mp * KC + 64), cbuf(rows * Kg), gxcl(nbp * HW * Cg);
     std::vector<int32_t> cb(rows);
-    for (int64_t piece = b; piece < e; ++piece) {
+    for (int64_t piece; (piece = pull()) >= 0;) {
       const int64_t s0 = piece * nbp, cnt = min64(nbp, g.N - s0), ncols = cnt * P;
       gy_col_maps(g, s0 * P, ncols, cb.data());
       for (int64_t grp = 0; grp < g.groups; ++grp) {
@@ -369,12 +395,12 @@ void conv2d_backward_weight_packed(const ConvGeom& g, const float* gy, const flo
   // KC), so A packs straight from gy and B from the image's im2col, both with the GEMM's
   // in-register transposes; the fused chain over the chunk's columns is the same either way.
   const bool per_image = P >= 64;
-  parallel_for(n_chunks * g.groups * nranges, 1, [&](int64_t b, int64_t e) {
+  run_pulled(n_chunks * g.groups * nranges, [&](const Puller& pull) {
     Aligned bp(KC * NR + 64);
     std::vector<float> apack(Mp * KC + 64);
     if (per_image) {
       std::vector<float> col(Kg * P);
-      for (int64_t item = b; item < e; ++item) {
+      for (int64_t item; (item = pull()) >= 0;) {
         const int64_t r = item % nranges, cg = item / nranges;
         const int64_t grp = cg % g.groups, ch = cg / g.groups;
         const int64_t s0 = ch * cimg, s1 = min64(g.N, s0 + cimg);
@@ -399,7 +425,7 @@ void conv2d_backward_weight_packed(const ConvGeom& g, const float* gy, const flo
     }
     std::vector<int32_t> xb(cimg * P), xh(cimg * P), xw(cimg * P), gb(cimg * P);
     int64_t mapped = -1;  // chunk whose column maps are in xb/xh/xw/gb
-    for (int64_t item = b; item < e; ++item) {
+    for (int64_t item; (item = pull()) >= 0;) {
       const int64_t r = item % nranges, cg = item / nranges;
       const int64_t grp = cg % g.groups, ch = cg / g.groups;
       const int64_t s0 = ch * cimg, ncols = min64(cimg, g.N - s0) * P;
