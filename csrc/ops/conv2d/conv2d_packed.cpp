@@ -24,6 +24,7 @@
 // Every C element gets sgemm's fused chain in a fixed order whatever the thread count or the
 // panel it falls in, so results are bitwise identical at 1 and 2 threads.
 #include <atomic>
+#include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <new>
@@ -157,6 +158,28 @@ int64_t col_runs(const ConvGeom& g, bool x_maps, int64_t c0, int64_t n, Runs* r)
   return static_cast<int64_t>(r->lo.size());
 }
 
+// Images per work piece (whole images: col2im of an image stays on one thread): at most
+// max_cols columns (or one image), minimising (padding of the columns to whole tiles of `tile`)
+// x (the busiest thread's images / the even share) at this thread count. Speed only: the
+// pieces never change the bits of backward data.
+int64_t piece_images(int64_t N, int64_t P, int64_t tile, int64_t max_cols) {
+  const double T = static_cast<double>(num_threads());
+  int64_t best = 1;
+  double best_cost = 1e300;
+  for (int64_t nb = 1; nb <= N && (nb == 1 || nb * P <= max_cols); ++nb) {
+    const double waste = static_cast<double>(round_up(nb * P, tile)) / static_cast<double>(nb * P);
+    const double per_thread = std::ceil(static_cast<double>(ceil_div(N, nb)) / T) * nb;
+    const double cost = waste * per_thread / (static_cast<double>(N) / T > 1 ? N / T : 1.0);
+    if (cost <= best_cost * (1 - 1e-9)) {
+      best = nb;
+      best_cost = cost;
+    } else if (cost <= best_cost * (1 + 1e-9)) {
+      best = nb;  // ties: fewer, larger pieces
+    }
+  }
+  return best;
+}
+
 // Packs W_g (trans: W_g^T) of every group, one sgemm_packed_a_size block per group.
 std::vector<float> pack_weights(const ConvGeom& g, const float* w, bool trans, int64_t* stride) {
   const int64_t Og = g.Og(), Kg = g.Kg();
@@ -244,13 +267,7 @@ void conv2d_backward_data_packed(const ConvGeom& g, const float* gy, const float
   const int64_t Mp = round_up(Kg, pk.mr);
   int64_t astride = 0;
   const std::vector<float> apack = pack_weights(g, w, true, &astride);
-  // Images per piece: 256..768 columns, least panel padding, at least two pieces.
-  const int64_t lo = ceil_div(256, P), hi = ceil_div(768, P) > lo ? ceil_div(768, P) : lo;
-  const int64_t cap = ceil_div(g.N, 2);
-  int64_t nbp = min64(lo, cap);
-  for (int64_t nb = nbp; nb <= min64(hi, cap); ++nb) {
-    if (round_up(nb * P, NR) * nbp * P < round_up(nbp * P, NR) * nb * P) nbp = nb;
-  }
+  const int64_t nbp = piece_images(g.N, P, NR, 768);
   const int64_t ldc = round_up(nbp * P, NR);
   std::vector<int32_t> orow(Og);
   for (int64_t o = 0; o < Og; ++o) orow[o] = static_cast<int32_t>(o * P);
@@ -311,7 +328,7 @@ void backward_data_small(const ConvGeom& g, const float* gy, const float* w, flo
       }
     }
   }
-  const int64_t nbp = min64(g.N, ceil_div(256, P));  // images per piece: ~256 rows of gcol^T
+  const int64_t nbp = piece_images(g.N, P, MR, 384);  // rows of gcol^T per piece
   const int64_t rows = nbp * P, Mp = round_up(rows, MR);
   std::vector<int32_t> orow(Og);
   for (int64_t o = 0; o < Og; ++o) orow[o] = static_cast<int32_t>(o * P);
@@ -367,8 +384,9 @@ void conv2d_backward_weight_packed(const ConvGeom& g, const float* gy, const flo
   const GemmPacking pk = sgemm_packing();
   const int64_t NR = pk.nr, MR = pk.mr, KC = pk.kc, Og = g.Og(), Kg = g.Kg(), P = g.P();
   const int64_t HW = g.H * g.W, wsize = g.O * Kg, Mp = round_up(Og, MR);
-  // Fixed chunks of ~1024 columns (shape only: determinism), each reduced into its own buffer.
-  const int64_t cimg = min64(g.N, ceil_div(1024, P));
+  // Fixed chunks (from the shape only: determinism) of <= ~1024 columns, image counts as equal
+  // as can be (threads stay balanced), each reduced into its own buffer.
+  const int64_t cimg = ceil_div(g.N, ceil_div(g.N * P, 1024));  // chunks as equal as can be
   const int64_t n_chunks = ceil_div(g.N, cimg);
   // gW column panels per item: ranges of at most 9 panels, of equal size.
   const int64_t npw = ceil_div(Kg, NR), nranges = ceil_div(npw, 9), per = ceil_div(npw, nranges);
