@@ -5,6 +5,9 @@
 //   direct    Cg == 1, stride 1, dilation 1 (first layers with C = 1, depthwise): the ISA
 //             kernel on a zero-padded copy of the input plane; K = kh*kw is too short for GEMM.
 //   pointwise 1x1, stride 1, no padding: the input image already is the col matrix.
+//   packed    the im2col shapes below while the batch's index maps fit int32: see
+//             conv2d_packed.cpp (forward, backward data, weight gradient); the im2col
+//             path below remains for tensors past that limit.
 //   im2col    everything else: for a batch of nb images side by side, col[Kg, nb*P] and one
 //             GEMM y_g[Og, nb*P] = W_g[Og, Kg] x col with the bias-per-row + relu epilogue.
 //             Side by side, small images (5x5 -> P = 9) still make GEMMs with a wide N.

@@ -12,6 +12,9 @@
 //                       im2col / col2im (masked row copies) and the direct
 //                       single-input-channel kernel (first layer, depthwise)
 //   conv2d.cpp          driver: im2col / col2im + fv::sgemm, threading, fixed-chunk reductions
+//   conv2d_packed.cpp / conv2d_packed_wgrad.cpp / conv2d_packed.h
+//                       the im2col shapes' main path: im2col (and gy) written straight into
+//                       the GEMM's packed panels, sgemm_packed_block, one GEMM per batch
 //   conv2d_bind.cpp     pybind11: validation, allocation, GIL release
 // Tests: tests/test_conv.py against tests/reference/conv.py.
 #pragma once

@@ -1,5 +1,5 @@
 // conv2d packed-GEMM paths (non-ISA driver): the im2col matrix is never materialised; the
-// ISA gather_panel writes it (or gy) straight into the GEMM's packed micro-panels, and
+// ISA gather_panel / copy_panel write it (or gy) straight into the GEMM's packed micro-panels, and
 // sgemm_packed_block runs the micro-kernel on them (see gemm.h "Pre-packed operands").
 //
 // Columns: the batch's output pixels side by side, column = n*P + oh*OW + ow (P = OH*OW), so
@@ -16,147 +16,24 @@
 // Backward data  gcol[Kg, cols] = W_g^T x gy_g: W_g^T packed once; threads take pieces of
 //          whole images (col2im of an image must stay on one thread), B panels gathered from
 //          gy, then col2im per image from the piece's gcol buffer.
-// Backward weight  gW_g[Og, Kg] = gy_g[Og, cols] x col^T: the batch is cut into FIXED chunks of
-//          images (from the shape only), each chunk's reduction (its columns, in order, K block
-//          after K block with the chain continuing from C) goes to its own buffer, then the
-//          buffers are summed in chunk order. Work items = (chunk, group, range of gW column
-//          panels); A = gy^T packed per item and K block, B = col^T gathered per panel.
+//          Small images (P < 64, Cg >= 8): the transposed GEMM gy^T x W' with a channels-last
+//          col2im (backward_data_small below).
+// Backward weight: conv2d_packed_wgrad.cpp. Threads pull work items one at a time (run_pulled).
 // Every C element gets sgemm's fused chain in a fixed order whatever the thread count or the
 // panel it falls in, so results are bitwise identical at 1 and 2 threads.
-#include <atomic>
 #include <cmath>
-#include <cstdlib>
 #include <cstring>
-#include <new>
 #include <vector>
 
-#include "core/parallel.h"
-#include "ops/conv2d/conv2d.h"
+#include "ops/conv2d/conv2d_packed.h"
 #include "ops/gemm/gemm.h"
 
 namespace fv {
 namespace {
 
+using namespace conv_packed;  // NOLINT
+
 const KernelSet<ConvKernels> kConv = FV_KERNEL_SET(ConvKernels, conv2d_kernels);
-
-inline int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
-inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
-inline int64_t round_up(int64_t v, int64_t m) { return ceil_div(v, m) * m; }
-
-// 64-byte aligned floats (the micro-kernel loads packed B panels with aligned loads).
-class Aligned {
- public:
-  explicit Aligned(int64_t n) {
-    void* q = nullptr;
-    if (posix_memalign(&q, 64, static_cast<size_t>(n > 0 ? n : 1) * sizeof(float)) != 0) {
-      throw std::bad_alloc();
-    }
-    p_ = static_cast<float*>(q);
-  }
-  Aligned(const Aligned&) = delete;
-  Aligned& operator=(const Aligned&) = delete;
-  ~Aligned() { std::free(p_); }
-  float* get() const { return p_; }
-
- private:
-  float* p_;
-};
-
-// Hands the items [0, n) out one at a time to the pool's threads: on this shared machine a
-// thread slowed by other load just takes fewer. What an item computes never depends on the
-// thread that runs it (nor on the order), so the bits do not either.
-class Puller {
- public:
-  explicit Puller(int64_t n) : n_(n) {}
-  int64_t operator()() const {  // the next item, or -1
-    const int64_t i = next_.fetch_add(1, std::memory_order_relaxed);
-    return i < n_ ? i : -1;
-  }
-
- private:
-  int64_t n_;
-  mutable std::atomic<int64_t> next_{0};
-};
-
-// worker(pull) runs once on each thread (its scratch buffers made once), pulling items.
-void run_pulled(int64_t n, const std::function<void(const Puller&)>& worker) {
-  const Puller pull(n);
-  const int64_t T = n < num_threads() ? n : num_threads();
-  parallel_for(T, 1, [&](int64_t b, int64_t e) {
-    for (int64_t t = b; t < e; ++t) worker(pull);
-  });
-}
-
-bool has_padding(const ConvGeom& g) { return g.pt > 0 || g.pb > 0 || g.pl > 0 || g.pr > 0; }
-
-struct TapMaps {
-  std::vector<int32_t> off, ih, iw;
-};
-
-TapMaps tap_maps(const ConvGeom& g) {
-  TapMaps t;
-  for (int64_t c = 0; c < g.Cg(); ++c) {
-    for (int64_t i = 0; i < g.kh; ++i) {
-      for (int64_t j = 0; j < g.kw; ++j) {
-        t.off.push_back(static_cast<int32_t>(c * g.H * g.W + i * g.dh * g.W + j * g.dw));
-        t.ih.push_back(static_cast<int32_t>(i * g.dh));
-        t.iw.push_back(static_cast<int32_t>(j * g.dw));
-      }
-    }
-  }
-  return t;
-}
-
-// x maps of columns [c0, c0 + n).
-void x_col_maps(const ConvGeom& g, int64_t c0, int64_t n, int32_t* base, int32_t* ih,
-                int32_t* iw) {
-  const int64_t P = g.P();
-  for (int64_t q = 0; q < n; ++q) {
-    const int64_t col = c0 + q, img = col / P, p = col % P;
-    const int64_t h0 = (p / g.OW) * g.sh - g.pt, w0 = (p % g.OW) * g.sw - g.pl;
-    base[q] = static_cast<int32_t>(img * g.C * g.H * g.W + h0 * g.W + w0);
-    ih[q] = static_cast<int32_t>(h0);
-    iw[q] = static_cast<int32_t>(w0);
-  }
-}
-
-// gy offsets of columns [c0, c0 + n): n*O*P + p.
-void gy_col_maps(const ConvGeom& g, int64_t c0, int64_t n, int32_t* base) {
-  const int64_t P = g.P();
-  for (int64_t q = 0; q < n; ++q) {
-    const int64_t col = c0 + q;
-    base[q] = static_cast<int32_t>((col / P) * g.O * P + col % P);
-  }
-}
-
-// Runs of columns [c0, c0 + n) that read consecutive source elements: for x (im2col, column
-// stride 1, no padding) a run stays within one output row; for gy (x_maps false) within one
-// image. Returns the run count; lo/hi/rel as copy_panel takes them (lane b reads base + b).
-struct Runs {
-  std::vector<int32_t> lo, hi, rel;
-};
-
-int64_t col_runs(const ConvGeom& g, bool x_maps, int64_t c0, int64_t n, Runs* r) {
-  const int64_t P = g.P();
-  r->lo.clear();
-  r->hi.clear();
-  r->rel.clear();
-  for (int64_t q = 0; q < n;) {
-    const int64_t col = c0 + q, img = col / P, p = col % P;
-    int64_t len = P - p, base = img * g.O * P + p;
-    if (x_maps) {
-      const int64_t oh = p / g.OW, ow = p % g.OW;
-      len = g.OW - ow;
-      base = img * g.C * g.H * g.W + (oh * g.sh - g.pt) * g.W + ow - g.pl;
-    }
-    if (len > n - q) len = n - q;
-    r->lo.push_back(static_cast<int32_t>(q));
-    r->hi.push_back(static_cast<int32_t>(q + len));
-    r->rel.push_back(static_cast<int32_t>(base - q));
-    q += len;
-  }
-  return static_cast<int64_t>(r->lo.size());
-}
 
 // Images per work piece (whole images: col2im of an image stays on one thread): at most
 // max_cols columns (or one image), minimising (padding of the columns to whole tiles of `tile`)
@@ -378,116 +255,5 @@ void backward_data_small(const ConvGeom& g, const float* gy, const float* w, flo
 }
 
 }  // namespace
-
-void conv2d_backward_weight_packed(const ConvGeom& g, const float* gy, const float* x, float* gw) {
-  const ConvKernels& k = kConv.cpu();
-  const GemmPacking pk = sgemm_packing();
-  const int64_t NR = pk.nr, MR = pk.mr, KC = pk.kc, Og = g.Og(), Kg = g.Kg(), P = g.P();
-  const int64_t HW = g.H * g.W, wsize = g.O * Kg, Mp = round_up(Og, MR);
-  // Fixed chunks (from the shape only: determinism) of <= ~1024 columns, image counts as equal
-  // as can be (threads stay balanced), each reduced into its own buffer.
-  const int64_t cimg = ceil_div(g.N, ceil_div(g.N * P, 1024));  // chunks as equal as can be
-  const int64_t n_chunks = ceil_div(g.N, cimg);
-  // gW column panels per item: ranges of at most 9 panels, of equal size.
-  const int64_t npw = ceil_div(Kg, NR), nranges = ceil_div(npw, 9), per = ceil_div(npw, nranges);
-  const TapMaps taps = tap_maps(g);
-  const bool pad = has_padding(g);
-  // Without padding and with dw == 1, a B row (one column's taps) is runs of kw consecutive x
-  // elements: copy_panel, per panel of taps the same runs for every column.
-  const bool runs = !pad && g.dw == 1;
-  std::vector<Runs> truns(runs ? npw : 0);
-  for (int64_t q = 0; q < (runs ? npw : 0); ++q) {
-    const int64_t t0 = q * NR, nc = min64(NR, Kg - t0);
-    for (int64_t t = 0; t < nc;) {
-      const int64_t len = min64(g.kw - (t0 + t) % g.kw, nc - t);
-      truns[q].lo.push_back(static_cast<int32_t>(t));
-      truns[q].hi.push_back(static_cast<int32_t>(t + len));
-      truns[q].rel.push_back(taps.off[t0 + t] - static_cast<int32_t>(t));
-      t += len;
-    }
-  }
-  std::vector<float> wbuf(n_chunks * wsize);
-  std::vector<int32_t> orow(Og);
-  for (int64_t o = 0; o < Og; ++o) orow[o] = static_cast<int32_t>(o * P);
-  // Images of >= 64 pixels: K blocks follow the images (a block = one image's pixels, at most
-  // KC), so A packs straight from gy and B from the image's im2col, both with the GEMM's
-  // in-register transposes; the fused chain over the chunk's columns is the same either way.
-  const bool per_image = P >= 64;
-  run_pulled(n_chunks * g.groups * nranges, [&](const Puller& pull) {
-    Aligned bp(KC * NR + 64);
-    std::vector<float> apack(Mp * KC + 64);
-    if (per_image) {
-      std::vector<float> col(Kg * P);
-      for (int64_t item; (item = pull()) >= 0;) {
-        const int64_t r = item % nranges, cg = item / nranges;
-        const int64_t grp = cg % g.groups, ch = cg / g.groups;
-        const int64_t s0 = ch * cimg, s1 = min64(g.N, s0 + cimg);
-        const int64_t q0 = r * per, q1 = min64(npw, q0 + per);
-        float* wb = wbuf.data() + ch * wsize + grp * Og * Kg;
-        for (int64_t n = s0; n < s1; ++n) {
-          k.im2col(&g, x + (n * g.C + grp * g.Cg()) * HW, col.data(), P);
-          const float* gyn = gy + (n * g.O + grp * Og) * P;
-          for (int64_t pc = 0; pc < P; pc += KC) {
-            const int64_t kc = min64(KC, P - pc);
-            sgemm_pack_a(false, Og, kc, gyn + pc, P, apack.data());
-            for (int64_t q = q0; q < q1; ++q) {
-              const int64_t t0 = q * NR, nc = min64(NR, Kg - t0);
-              sgemm_pack_b(true, kc, nc, col.data() + t0 * P + pc, P, bp.get());
-              sgemm_packed_block(Og, nc, kc, apack.data(), bp.get(), n > s0 || pc > 0,
-                                 n + 1 == s1 && pc + kc == P, wb + t0, Kg);
-            }
-          }
-        }
-      }
-      return;
-    }
-    std::vector<int32_t> xb(cimg * P), xh(cimg * P), xw(cimg * P), gb(cimg * P);
-    int64_t mapped = -1;  // chunk whose column maps are in xb/xh/xw/gb
-    for (int64_t item; (item = pull()) >= 0;) {
-      const int64_t r = item % nranges, cg = item / nranges;
-      const int64_t grp = cg % g.groups, ch = cg / g.groups;
-      const int64_t s0 = ch * cimg, ncols = min64(cimg, g.N - s0) * P;
-      if (mapped != ch) {
-        x_col_maps(g, s0 * P, ncols, xb.data(), xh.data(), xw.data());
-        gy_col_maps(g, s0 * P, ncols, gb.data());
-        mapped = ch;
-      }
-      const float* xg = x + grp * g.Cg() * HW;
-      const float* gyg = gy + grp * Og * P;
-      float* wb = wbuf.data() + ch * wsize + grp * Og * Kg;
-      const int64_t q0 = r * per, q1 = min64(npw, q0 + per);
-      for (int64_t pc = 0; pc < ncols; pc += KC) {
-        const int64_t kc = min64(KC, ncols - pc);
-        for (int64_t i0 = 0; i0 < Og; i0 += MR) {  // A = gy^T block, MR-row micro-panels
-          k.gather_panel(gyg, gb.data() + pc, nullptr, nullptr, kc, orow.data() + i0, nullptr,
-                         nullptr, min64(MR, Og - i0), MR, 0, 0, apack.data() + i0 * kc);
-        }
-        for (int64_t q = q0; q < q1; ++q) {  // B = col^T panel: taps [q*NR, q*NR + nc)
-          const int64_t t0 = q * NR, nc = min64(NR, Kg - t0);
-          if (runs) {
-            const Runs& tr = truns[q];
-            k.copy_panel(xg, xb.data() + pc, kc, tr.lo.data(), tr.hi.data(), tr.rel.data(),
-                         static_cast<int64_t>(tr.lo.size()), NR, bp.get());
-          } else {
-            k.gather_panel(xg, xb.data() + pc, pad ? xh.data() + pc : nullptr, xw.data() + pc,
-                           kc, taps.off.data() + t0, taps.ih.data() + t0, taps.iw.data() + t0,
-                           nc, NR, static_cast<int32_t>(g.H), static_cast<int32_t>(g.W),
-                           bp.get());
-          }
-          sgemm_packed_block(Og, nc, kc, apack.data(), bp.get(), pc > 0, pc + kc == ncols,
-                             wb + t0, Kg);
-        }
-      }
-    }
-  });
-  // Chunk buffers summed in chunk order, element by element.
-  parallel_for(wsize, 4096, [&](int64_t b, int64_t e) {
-    for (int64_t i = b; i < e; ++i) {
-      float s = wbuf[i];
-      for (int64_t c = 1; c < n_chunks; ++c) s += wbuf[c * wsize + i];
-      gw[i] = s;
-    }
-  });
-}
 
 }  // namespace fv
