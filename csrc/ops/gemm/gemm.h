@@ -33,8 +33,9 @@ void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const fl
 //   packed A (sgemm_pack_a): K cut into blocks of kc (the last one shorter); block b starts at
 //     apack + round_up(M, mr) * b * kc and holds ceil(M/mr) micro-panels, each kc_b x mr,
 //     k-major: P[k*mr + i] (rows past M are 0).
-//   packed B block: ceil(nc/nr) micro-panels, each kc_b x nr, k-major: P[k*nr + j] (columns
-//     past nc must be 0 or at least finite; they are never stored).
+//   packed B block: ceil(nc/nr) micro-panels, each kc_b x nr, k-major: P[k*nr + j], 64-byte
+//     aligned (the kernel loads it with aligned loads); columns past nc are computed, never
+//     stored.
 // sgemm_packed_block runs ONE K block on the calling thread (no threads of its own): the caller
 // loops over the K blocks in order with load_c = (beta == 1 || not the first block) and
 // last = (last block), which gives every C element exactly sgemm's fused chain, so the result
