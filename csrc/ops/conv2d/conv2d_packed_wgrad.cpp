@@ -10,6 +10,7 @@
 //     built by copy_panel (runs of kw taps; no padding, dw == 1) or gather_panel.
 //   Either way each gW element runs one fused chain over the chunk's columns in order.
 #include <cstring>
+#include <memory>
 #include <vector>
 
 #include "ops/conv2d/conv2d_packed.h"
@@ -51,7 +52,10 @@ void conv2d_backward_weight_packed(const ConvGeom& g, const float* gy, const flo
       t += len;
     }
   }
-  std::vector<float> wbuf(n_chunks * wsize);
+  // Not zeroed: every item's first K block stores (load_c false) all of its gW elements, and
+  // the items cover every (chunk, group, panel). Zeroing here was a serial pass plus page
+  // faults before the threads start.
+  std::unique_ptr<float[]> wbuf(new float[n_chunks * wsize]);
   std::vector<int32_t> orow(Og);
   for (int64_t o = 0; o < Og; ++o) orow[o] = static_cast<int32_t>(o * P);
   // Images of >= 64 pixels: K blocks follow the images (a block = one image's pixels, at most
@@ -68,7 +72,7 @@ void conv2d_backward_weight_packed(const ConvGeom& g, const float* gy, const flo
         const int64_t grp = cg % g.groups, ch = cg / g.groups;
         const int64_t s0 = ch * cimg, s1 = min64(g.N, s0 + cimg);
         const int64_t q0 = r * per, q1 = min64(npw, q0 + per);
-        float* wb = wbuf.data() + ch * wsize + grp * Og * Kg;
+        float* wb = wbuf.get() + ch * wsize + grp * Og * Kg;
         for (int64_t n = s0; n < s1; ++n) {
           k.im2col(&g, x + (n * g.C + grp * g.Cg()) * HW, col.data(), P);
           const float* gyn = gy + (n * g.O + grp * Og) * P;
@@ -99,7 +103,7 @@ void conv2d_backward_weight_packed(const ConvGeom& g, const float* gy, const flo
       }
       const float* xg = x + grp * g.Cg() * HW;
       const float* gyg = gy + grp * Og * P;
-      float* wb = wbuf.data() + ch * wsize + grp * Og * Kg;
+      float* wb = wbuf.get() + ch * wsize + grp * Og * Kg;
       const int64_t q0 = r * per, q1 = min64(npw, q0 + per);
       for (int64_t pc = 0; pc < ncols; pc += KC) {
         const int64_t kc = min64(KC, ncols - pc);
