@@ -150,7 +150,7 @@ void conv2d_backward_data_packed(const ConvGeom& g, const float* gy, const float
   for (int64_t o = 0; o < Og; ++o) orow[o] = static_cast<int32_t>(o * P);
   run_pulled(ceil_div(g.N, nbp), [&](const Puller& pull) {
     Aligned bp(KC * NR + 64);
-    std::vector<float> gcol(Kg * ldc);
+    Aligned gcol(Kg * ldc);  // every element read is written first: no zeroing pass
     Runs rn;
     for (int64_t piece; (piece = pull()) >= 0;) {
       const int64_t s0 = piece * nbp, cnt = min64(nbp, g.N - s0), ncols = cnt * P;
@@ -164,11 +164,11 @@ void conv2d_backward_data_packed(const ConvGeom& g, const float* gy, const float
             k.copy_panel(gy + grp * Og * P, orow.data() + pc, kc, rn.lo.data(), rn.hi.data(),
                          rn.rel.data(), nruns, NR, bp.get());
             sgemm_packed_block(Kg, nc, kc, apack.data() + grp * astride + Mp * pc, bp.get(),
-                               pc > 0, pc + kc == Og, gcol.data() + c0, ldc);
+                               pc > 0, pc + kc == Og, gcol.get() + c0, ldc);
           }
         }
         for (int64_t t = 0; t < cnt; ++t) {
-          k.col2im(&g, gcol.data() + t * P, ldc, gx + ((s0 + t) * g.C + grp * g.Cg()) * HW);
+          k.col2im(&g, gcol.get() + t * P, ldc, gx + ((s0 + t) * g.C + grp * g.Cg()) * HW);
         }
       }
     }
@@ -210,7 +210,7 @@ void backward_data_small(const ConvGeom& g, const float* gy, const float* w, flo
   std::vector<int32_t> orow(Og);
   for (int64_t o = 0; o < Og; ++o) orow[o] = static_cast<int32_t>(o * P);
   run_pulled(ceil_div(g.N, nbp), [&](const Puller& pull) {
-    std::vector<float> apack(Mp * KC + 64), cbuf(rows * Kg), gxcl(nbp * HW * Cg);
+    Aligned apack(Mp * KC + 64), cbuf(rows * Kg), gxcl(nbp * HW * Cg);  // written before read
     std::vector<int32_t> cb(rows);
     for (int64_t piece; (piece = pull()) >= 0;) {
       const int64_t s0 = piece * nbp, cnt = min64(nbp, g.N - s0), ncols = cnt * P;
@@ -221,22 +221,22 @@ void backward_data_small(const ConvGeom& g, const float* gy, const float* w, flo
           for (int64_t i0 = 0; i0 < ncols; i0 += MR) {
             k.gather_panel(gy + grp * Og * P, orow.data() + pc, nullptr, nullptr, kc,
                            cb.data() + i0, nullptr, nullptr, min64(MR, ncols - i0), MR, 0, 0,
-                           apack.data() + i0 * kc);
+                           apack.get() + i0 * kc);
           }
-          sgemm_packed_block(ncols, Kg, kc, apack.data(), bpack.get() + grp * bsize + pc * Kgp,
-                             pc > 0, pc + kc == Og, cbuf.data(), Kg);
+          sgemm_packed_block(ncols, Kg, kc, apack.get(), bpack.get() + grp * bsize + pc * Kgp,
+                             pc > 0, pc + kc == Og, cbuf.get(), Kg);
         }
-        std::memset(gxcl.data(), 0, sizeof(float) * cnt * HW * Cg);
+        std::memset(gxcl.get(), 0, sizeof(float) * cnt * HW * Cg);
         for (int64_t col = 0; col < ncols; ++col) {
           const int64_t t = col / P, oh = (col % P) / g.OW, ow = col % g.OW;
-          const float* src = cbuf.data() + col * Kg;
+          const float* src = cbuf.get() + col * Kg;
           for (int64_t i = 0; i < g.kh; ++i) {
             const int64_t ih = oh * g.sh - g.pt + i * g.dh;
             if (ih < 0 || ih >= g.H) continue;
             for (int64_t j = 0; j < g.kw; ++j) {
               const int64_t iw = ow * g.sw - g.pl + j * g.dw;
               if (iw < 0 || iw >= g.W) continue;
-              float* dst = gxcl.data() + ((t * g.H + ih) * g.W + iw) * Cg;
+              float* dst = gxcl.get() + ((t * g.H + ih) * g.W + iw) * Cg;
               const float* sv = src + (i * g.kw + j) * Cg;
               for (int64_t c = 0; c < Cg; ++c) dst[c] += sv[c];
             }
@@ -244,7 +244,7 @@ void backward_data_small(const ConvGeom& g, const float* gy, const float* w, flo
         }
         for (int64_t t = 0; t < cnt; ++t) {
           float* gxt = gx + ((s0 + t) * g.C + grp * Cg) * HW;
-          const float* src = gxcl.data() + t * HW * Cg;
+          const float* src = gxcl.get() + t * HW * Cg;
           for (int64_t c = 0; c < Cg; ++c) {
             for (int64_t q = 0; q < HW; ++q) gxt[c * HW + q] = src[q * Cg + c];
           }

@@ -64,9 +64,9 @@ void conv2d_backward_weight_packed(const ConvGeom& g, const float* gy, const flo
   const bool per_image = P >= 64;
   run_pulled(n_chunks * g.groups * nranges, [&](const Puller& pull) {
     Aligned bp(KC * NR + 64);
-    std::vector<float> apack(Mp * KC + 64);
+    Aligned apack(Mp * KC + 64);  // scratch written before read: no zeroing pass
     if (per_image) {
-      std::vector<float> col(Kg * P);
+      Aligned col(Kg * P);
       for (int64_t item; (item = pull()) >= 0;) {
         const int64_t r = item % nranges, cg = item / nranges;
         const int64_t grp = cg % g.groups, ch = cg / g.groups;
@@ -74,15 +74,15 @@ void conv2d_backward_weight_packed(const ConvGeom& g, const float* gy, const flo
         const int64_t q0 = r * per, q1 = min64(npw, q0 + per);
         float* wb = wbuf.get() + ch * wsize + grp * Og * Kg;
         for (int64_t n = s0; n < s1; ++n) {
-          k.im2col(&g, x + (n * g.C + grp * g.Cg()) * HW, col.data(), P);
+          k.im2col(&g, x + (n * g.C + grp * g.Cg()) * HW, col.get(), P);
           const float* gyn = gy + (n * g.O + grp * Og) * P;
           for (int64_t pc = 0; pc < P; pc += KC) {
             const int64_t kc = min64(KC, P - pc);
-            sgemm_pack_a(false, Og, kc, gyn + pc, P, apack.data());
+            sgemm_pack_a(false, Og, kc, gyn + pc, P, apack.get());
             for (int64_t q = q0; q < q1; ++q) {
               const int64_t t0 = q * NR, nc = min64(NR, Kg - t0);
-              sgemm_pack_b(true, kc, nc, col.data() + t0 * P + pc, P, bp.get());
-              sgemm_packed_block(Og, nc, kc, apack.data(), bp.get(), n > s0 || pc > 0,
+              sgemm_pack_b(true, kc, nc, col.get() + t0 * P + pc, P, bp.get());
+              sgemm_packed_block(Og, nc, kc, apack.get(), bp.get(), n > s0 || pc > 0,
                                  n + 1 == s1 && pc + kc == P, wb + t0, Kg);
             }
           }
@@ -109,7 +109,7 @@ void conv2d_backward_weight_packed(const ConvGeom& g, const float* gy, const flo
         const int64_t kc = min64(KC, ncols - pc);
         for (int64_t i0 = 0; i0 < Og; i0 += MR) {  // A = gy^T block, MR-row micro-panels
           k.gather_panel(gyg, gb.data() + pc, nullptr, nullptr, kc, orow.data() + i0, nullptr,
-                         nullptr, min64(MR, Og - i0), MR, 0, 0, apack.data() + i0 * kc);
+                         nullptr, min64(MR, Og - i0), MR, 0, 0, apack.get() + i0 * kc);
         }
         for (int64_t q = q0; q < q1; ++q) {  // B = col^T panel: taps [q*NR, q*NR + nc)
           const int64_t t0 = q * NR, nc = min64(NR, Kg - t0);
@@ -123,7 +123,7 @@ void conv2d_backward_weight_packed(const ConvGeom& g, const float* gy, const flo
                            nc, NR, static_cast<int32_t>(g.H), static_cast<int32_t>(g.W),
                            bp.get());
           }
-          sgemm_packed_block(Og, nc, kc, apack.data(), bp.get(), pc > 0, pc + kc == ncols,
+          sgemm_packed_block(Og, nc, kc, apack.get(), bp.get(), pc > 0, pc + kc == ncols,
                              wb + t0, Kg);
         }
       }
