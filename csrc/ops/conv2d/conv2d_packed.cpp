@@ -93,8 +93,7 @@ void conv2d_forward_packed(const ConvGeom& g, const float* x, const float* w, co
   const TapMaps taps = tap_maps(g);
   const bool pad = has_padding(g), runs = !pad && g.sw == 1 && g.OW >= 8;  // else gathers
   run_pulled(ceil_div(cols, NR), [&](const Puller& pull) {
-    Aligned bp(KC * NR + 64);
-    std::vector<float> cbuf(Og * NR);
+    Scratch bp(0, KC * NR + 64), cbuf(1, Og * NR);
     std::vector<int32_t> cb(NR), ch(NR), cw(NR);
     Runs rn;
     for (int64_t q; (q = pull()) >= 0;) {
@@ -120,14 +119,14 @@ void conv2d_forward_packed(const ConvGeom& g, const float* x, const float* w, co
                            static_cast<int32_t>(g.H), static_cast<int32_t>(g.W), bp.get());
           }
           sgemm_packed_block(Og, nc, kc, apack.data() + grp * astride + Mp * pc, bp.get(), pc > 0,
-                             pc + kc == Kg, cbuf.data(), NR, ep);
+                             pc + kc == Kg, cbuf.get(), NR, ep);
         }
         // [Og, nc] -> the images' planes (a panel may straddle images).
         for (int64_t j = 0; j < nc;) {
           const int64_t col = c0 + j, img = col / P, p = col % P, len = min64(nc - j, P - p);
           float* dst = y + (img * g.O + grp * Og) * P + p;
           for (int64_t o = 0; o < Og; ++o) {
-            std::memcpy(dst + o * P, cbuf.data() + o * NR + j, sizeof(float) * len);
+            std::memcpy(dst + o * P, cbuf.get() + o * NR + j, sizeof(float) * len);
           }
           j += len;
         }
@@ -149,8 +148,7 @@ void conv2d_backward_data_packed(const ConvGeom& g, const float* gy, const float
   std::vector<int32_t> orow(Og);
   for (int64_t o = 0; o < Og; ++o) orow[o] = static_cast<int32_t>(o * P);
   run_pulled(ceil_div(g.N, nbp), [&](const Puller& pull) {
-    Aligned bp(KC * NR + 64);
-    Aligned gcol(Kg * ldc);  // every element read is written first: no zeroing pass
+    Scratch bp(0, KC * NR + 64), gcol(1, Kg * ldc);  // every element read is written first
     Runs rn;
     for (int64_t piece; (piece = pull()) >= 0;) {
       const int64_t s0 = piece * nbp, cnt = min64(nbp, g.N - s0), ncols = cnt * P;
@@ -189,7 +187,7 @@ void backward_data_small(const ConvGeom& g, const float* gy, const float* w, flo
   const int64_t NR = pk.nr, MR = pk.mr, KC = pk.kc, Og = g.Og(), Kg = g.Kg(), Cg = g.Cg();
   const int64_t P = g.P(), HW = g.H * g.W, taps = g.kh * g.kw, Kgp = round_up(Kg, NR);
   const int64_t bsize = round_up(Og, KC) / KC * KC * Kgp;  // packed W' of one group
-  Aligned bpack(g.groups * bsize + 64);
+  Scratch bpack(5, g.groups * bsize + 64);
   {
     std::vector<float> wp(Og * Kg);
     for (int64_t grp = 0; grp < g.groups; ++grp) {
@@ -210,7 +208,7 @@ void backward_data_small(const ConvGeom& g, const float* gy, const float* w, flo
   std::vector<int32_t> orow(Og);
   for (int64_t o = 0; o < Og; ++o) orow[o] = static_cast<int32_t>(o * P);
   run_pulled(ceil_div(g.N, nbp), [&](const Puller& pull) {
-    Aligned apack(Mp * KC + 64), cbuf(rows * Kg), gxcl(nbp * HW * Cg);  // written before read
+    Scratch apack(0, Mp * KC + 64), cbuf(1, rows * Kg), gxcl(2, nbp * HW * Cg);
     std::vector<int32_t> cb(rows);
     for (int64_t piece; (piece = pull()) >= 0;) {
       const int64_t s0 = piece * nbp, cnt = min64(nbp, g.N - s0), ncols = cnt * P;

@@ -20,22 +20,39 @@ inline int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 inline int64_t round_up(int64_t v, int64_t m) { return ceil_div(v, m) * m; }
 
-// 64-byte aligned floats (the micro-kernel loads packed B panels with aligned loads).
-class Aligned {
+// Scratch floats, 64-byte aligned (the micro-kernel loads packed B panels with aligned
+// loads), uninitialised: slot `slot` of the calling thread's grow-only buffers, kept across
+// calls (a fresh allocation of a few hundred KB per call page-faults every time). The pool's
+// threads persist, so after the first call no allocation happens at all. Within one thread
+// each live buffer needs its own slot: workers use 0..3, the calling thread's call-wide
+// buffers 4..5.
+class Scratch {
  public:
-  explicit Aligned(int64_t n) {
-    void* q = nullptr;
-    if (posix_memalign(&q, 64, static_cast<size_t>(n > 0 ? n : 1) * sizeof(float)) != 0) {
-      throw std::bad_alloc();
-    }
-    p_ = static_cast<float*>(q);
-  }
-  Aligned(const Aligned&) = delete;
-  Aligned& operator=(const Aligned&) = delete;
-  ~Aligned() { std::free(p_); }
+  Scratch(int slot, int64_t n) : p_(get_slot(slot, n)) {}
   float* get() const { return p_; }
 
  private:
+  struct Buf {
+    float* p = nullptr;
+    int64_t cap = 0;
+    ~Buf() { std::free(p); }
+  };
+  static float* get_slot(int slot, int64_t n) {
+    thread_local Buf bufs[6];
+    Buf& b = bufs[slot];
+    if (n > b.cap) {
+      std::free(b.p);
+      b.p = nullptr;
+      b.cap = 0;
+      void* q = nullptr;
+      if (posix_memalign(&q, 64, static_cast<size_t>(n > 0 ? n : 1) * sizeof(float)) != 0) {
+        throw std::bad_alloc();
+      }
+      b.p = static_cast<float*>(q);
+      b.cap = n;
+    }
+    return b.p;
+  }
   float* p_;
 };
 

@@ -10,7 +10,6 @@
 //     built by copy_panel (runs of kw taps; no padding, dw == 1) or gather_panel.
 //   Either way each gW element runs one fused chain over the chunk's columns in order.
 #include <cstring>
-#include <memory>
 #include <vector>
 
 #include "ops/conv2d/conv2d_packed.h"
@@ -53,9 +52,8 @@ void conv2d_backward_weight_packed(const ConvGeom& g, const float* gy, const flo
     }
   }
   // Not zeroed: every item's first K block stores (load_c false) all of its gW elements, and
-  // the items cover every (chunk, group, panel). Zeroing here was a serial pass plus page
-  // faults before the threads start.
-  std::unique_ptr<float[]> wbuf(new float[n_chunks * wsize]);
+  // the items cover every (chunk, group, panel).
+  Scratch wbuf(4, n_chunks * wsize);
   std::vector<int32_t> orow(Og);
   for (int64_t o = 0; o < Og; ++o) orow[o] = static_cast<int32_t>(o * P);
   // Images of >= 64 pixels: K blocks follow the images (a block = one image's pixels, at most
@@ -63,10 +61,9 @@ void conv2d_backward_weight_packed(const ConvGeom& g, const float* gy, const flo
   // in-register transposes; the fused chain over the chunk's columns is the same either way.
   const bool per_image = P >= 64;
   run_pulled(n_chunks * g.groups * nranges, [&](const Puller& pull) {
-    Aligned bp(KC * NR + 64);
-    Aligned apack(Mp * KC + 64);  // scratch written before read: no zeroing pass
+    Scratch bp(0, KC * NR + 64), apack(1, Mp * KC + 64);  // written before read
     if (per_image) {
-      Aligned col(Kg * P);
+      Scratch col(2, Kg * P);
       for (int64_t item; (item = pull()) >= 0;) {
         const int64_t r = item % nranges, cg = item / nranges;
         const int64_t grp = cg % g.groups, ch = cg / g.groups;
@@ -132,8 +129,9 @@ void conv2d_backward_weight_packed(const ConvGeom& g, const float* gy, const flo
   // Chunk buffers summed in chunk order, element by element.
   parallel_for(wsize, 4096, [&](int64_t b, int64_t e) {
     for (int64_t i = b; i < e; ++i) {
-      float s = wbuf[i];
-      for (int64_t c = 1; c < n_chunks; ++c) s += wbuf[c * wsize + i];
+      const float* wv = wbuf.get();
+      float s = wv[i];
+      for (int64_t c = 1; c < n_chunks; ++c) s += wv[c * wsize + i];
       gw[i] = s;
     }
   });
