@@ -5,6 +5,12 @@
     fv.isa()                                 # 'scalar' | 'avx2' | 'avx512'
     fv.set_num_threads(2)
 
+Training (PyTorch names): fv.Tensor / fv.tensor with autograd, fv.no_grad(),
+fv.manual_seed(s), fastvision.nn (layers, functional, init), fastvision.optim (optimizers,
+lr_scheduler); Keras-style model.compile / fit / evaluate / predict on every nn.Module
+(fastvision.training, callbacks); fv.save(state_dict, path) / fv.load(path) and
+model.save_weights / load_weights in safetensors. CLI: python -m fastvision train|evaluate.
+
 Environment: FASTVISION_ISA=scalar|avx2|avx512 lowers the dispatch level;
 FASTVISION_NUM_THREADS sets the thread pool size. Both are read once, at import.
 """
@@ -13,6 +19,13 @@ from fastvision import _C
 from fastvision import ops
 
 _C._init_from_env()  # FASTVISION_ISA, FASTVISION_NUM_THREADS (ValueError on a bad value)
+
+from fastvision._random import manual_seed  # noqa: E402
+from fastvision.autograd import is_grad_enabled, no_grad  # noqa: E402
+from fastvision.tensor import Tensor, ones, randn, tensor, zeros  # noqa: E402
+from fastvision import nn, optim  # noqa: E402
+from fastvision import training  # noqa: E402
+from fastvision.serialization import WeightsFileError, load, save  # noqa: E402
 
 __version__ = "0.1.0"
 
@@ -52,4 +65,6 @@ def set_num_threads(n: int) -> None:
 
 
 __all__ = ["ops", "isa", "detected_isa", "set_isa", "available_isas", "get_num_threads",
-           "set_num_threads", "__version__"]
+           "set_num_threads", "__version__", "Tensor", "tensor", "zeros", "ones", "randn",
+           "no_grad", "is_grad_enabled", "manual_seed", "nn", "optim", "training", "save", "load",
+           "WeightsFileError"]

@@ -51,3 +51,18 @@ def test_relu_rejects_non_numeric():
         fv.ops.relu("abc")
     with pytest.raises(TypeError, match="relu: x must have a real numeric dtype"):
         fv.ops.relu(np.array(["a"]))
+
+
+def test_relu_backward_matches_finite_differences(isa, rng):
+    """d/dx sum(g * relu(x)) by central differences in float64, away from the kink at 0."""
+    x = rng.standard_normal(40)
+    x = np.where(np.abs(x) < 0.05, 0.5, x)
+    g = rng.standard_normal(40)
+    h = 1e-6
+    fd = (np.sum(g * ref.relu(x + h)) - np.sum(g * ref.relu(x - h))) / (2 * h)
+    fd_each = np.array([(np.sum(g * ref.relu(x + h * e)) - np.sum(g * ref.relu(x - h * e))) / (2 * h)
+                        for e in np.eye(40)])
+    y = fv.ops.relu(x)
+    got = fv.ops.relu_backward(g, y)
+    np.testing.assert_allclose(got, fd_each, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(got.sum(dtype=np.float64), fd, rtol=1e-5, atol=1e-5)

@@ -120,6 +120,47 @@ def test_max_pool_backward_overlapping_and_foreign_indices(isa, rng):
                                           ref.max_pool2d_backward(gy, idx, shape))
 
 
+@pytest.mark.parametrize("shape", [(3, 70, 11, 11), (1, 40, 10, 12), (2, 33, 7, 5), (1, 5, 26, 26),
+                                   (1, 9, 33, 34)])
+def test_max_pool_backward_own_blocks_store_and_fallback(isa, rng, shape):
+    # Indices each in its own 2x2 block (as the forward makes them) take the store path
+    # (zeros + plain stores, in groups of planes); one index elsewhere anywhere in the call
+    # (another block of its plane, a duplicate, the uncovered last row / column) must fall
+    # back to the scatter-add, bit for bit. Planes of > 256 outputs (33x34) have no store path.
+    n, c, h, w = shape
+    _, real = fv.ops.max_pool2d(rng.standard_normal(shape).astype(np.float32), 2, return_indices=True)
+    gy = small_ints(rng, real.shape)
+    gy.flat[::7] = -0.0
+    variants = [real]
+    for plane in (0, n * c // 2, n * c - 1):
+        for new in (0, real.reshape(n * c, -1)[plane, 0], h * w - 1):
+            v = real.copy()
+            v.reshape(n * c, -1)[plane, -1] = new  # last output: another block, a duplicate, or the corner
+            variants.append(v)
+    for idx in variants:
+        gx = fv.ops.max_pool2d_backward(gy, idx, shape)
+        want = ref.max_pool2d_backward(gy, idx, shape).astype(np.float32)
+        np.testing.assert_array_equal(gx.view(np.uint32), want.view(np.uint32))  # signed zeros too
+
+
+def test_max_pool_backward_own_blocks_threads(threads, rng):
+    # per-thread checks disagree (a foreign, colliding index in the second half only): every
+    # ISA and thread count gives the scatter's bits
+    shape = (4, 64, 11, 11)
+    _, idx = fv.ops.max_pool2d(rng.standard_normal(shape).astype(np.float32), 2, return_indices=True)
+    idx[-1, -1, 0, 0] = idx[-1, -1, 1, 1]  # output (0, 0) sharing output (1, 1)'s input
+    gy = rng.standard_normal(idx.shape).astype(np.float32)
+    outs = []
+    for level in fv.available_isas():
+        fv.set_isa(level)
+        for n in (1, 2):
+            threads(n)
+            outs.append(fv.ops.max_pool2d_backward(gy, idx, shape).view(np.uint32))
+    fv.set_isa(fv.detected_isa())
+    for o in outs[1:]:
+        np.testing.assert_array_equal(o, outs[0])
+
+
 def test_max_pool_backward_signed_zero_like_scatter(isa):
     # the direct-write path must give 0 + g like the scatter-add (-0 becomes +0)
     x = np.arange(16, dtype=np.float32).reshape(1, 1, 4, 4)

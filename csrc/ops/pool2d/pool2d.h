@@ -27,12 +27,16 @@
 // path vectorised along the output width: AVX2 over the interior columns (windows inside the
 // plane horizontally) with the border elements through the shared per-element code below,
 // AVX-512 over every column with out-of-plane positions masked off per lane.
-// Backward (max): zeros + scatter-add, except AVX-512 on wide k2s2-shaped planes (OW >= 8),
-// which writes the 2x2 blocks directly when every index lies in its own block (then equal to
-// the scatter). Backward (avg): scatter, or a direct write for full k2s2 windows.
+// Backward (max): the driver's index check (check_indices) also tells whether every index
+// lies in its own 2x2 block of a k2s2-shaped output (then no two coincide). If so, the vector
+// variants zero a group of planes and store g + 0 at the indices (no read-modify-write), except
+// AVX-512 on wide planes (OW >= 8), which writes the 2x2 blocks directly; otherwise zeros +
+// scatter-add, group by group. All equal the scatter bit for bit. Backward (avg): scatter, or
+// a direct write for full k2s2 windows.
 #pragma once
 
 #include <cstdint>
+#include <cstring>
 
 #include "core/dispatch.h"
 
@@ -48,18 +52,22 @@ struct Pool2dKernels {
   // lanes: the driver uses the scalar table when (H + dh + 1) * W exceeds INT32_MAX.
   void (*max_forward)(const float* x, float* y, int64_t* idx, int64_t planes, const Pool2dGeom& g);
   // grad_x planes (H x W, written entirely) from grad_y / idx planes (OH x OW). Indices must
-  // already be validated to lie in [0, H*W).
+  // already be validated to lie in [0, H*W); own_blocks: check_indices returned kOwnBlocks.
   void (*max_backward)(const float* gy, const int64_t* idx, float* gx, int64_t planes,
-                       const Pool2dGeom& g);
+                       const Pool2dGeom& g, bool own_blocks);
   void (*avg_forward)(const float* x, float* y, int64_t planes, const Pool2dGeom& g,
                       bool count_include_pad);
   void (*avg_backward)(const float* gy, float* gx, int64_t planes, const Pool2dGeom& g,
                        bool count_include_pad);
-  // True when every idx[i], i < n, lies in [0, limit).
-  bool (*indices_in_range)(const int64_t* idx, int64_t n, int64_t limit);
+  // Of `planes` index planes (OH x OW, into H x W): kOutOfRange when one lies outside
+  // [0, H*W); kOwnBlocks when the output is k2s2-shaped (max_bwd_pins) and each index lies
+  // in its own output's 2x2 block (so no two coincide); else kInRange.
+  int (*check_indices)(const int64_t* idx, int64_t planes, const Pool2dGeom& g);
 };
 
 FV_DECLARE_KERNELS(Pool2dKernels, pool2d_kernels);
+
+constexpr int kOutOfRange = 0, kInRange = 1, kOwnBlocks = 2;
 
 // Per-element code shared by every variant. It sits in an anonymous namespace, so each
 // variant file compiles its own internal copy with its own flags (nothing is merged across
@@ -147,14 +155,75 @@ inline void avg_cell(const float* x, float* y, const Pool2dGeom& g, int64_t oh, 
   y[oh * g.OW + ow] = out;
 }
 
+// Max backward works on groups of planes of about kBwdGroupBytes of grad_x: a group is zeroed
+// (one fill, not many short ones) and then written while it is still in L1 (zeroing a whole
+// 1 MB run first and coming back to it measured ~10% slower).
+constexpr int64_t kBwdGroupBytes = 8192;
+
+inline int64_t max_bwd_group(const Pool2dGeom& g) {
+  const int64_t n = kBwdGroupBytes / (4 * g.H * g.W);
+  return n < 1 ? 1 : n;
+}
+
 // Generic backward scatters (output order), used by every variant outside the fast paths.
-// Max: a run of planes is zeroed in one pass (small planes: one long fill, not many short).
 inline void max_backward_scatter(const float* gy, const int64_t* idx, float* gx, int64_t planes,
                                  const Pool2dGeom& g) {
-  const int64_t n_in = g.H * g.W, n_out = g.OH * g.OW;
-  for (int64_t i = 0; i < planes * n_in; ++i) gx[i] = 0.0f;
-  for (int64_t c = 0; c < planes; ++c, gy += n_out, idx += n_out, gx += n_in)
-    for (int64_t j = 0; j < n_out; ++j) gx[idx[j]] += gy[j];
+  const int64_t n_in = g.H * g.W, n_out = g.OH * g.OW, group = max_bwd_group(g);
+  for (int64_t c0 = 0; c0 < planes; c0 += group) {
+    const int64_t c1 = c0 + group < planes ? c0 + group : planes;
+    std::memset(gx + c0 * n_in, 0, static_cast<size_t>((c1 - c0) * n_in) * sizeof(float));
+    for (int64_t c = c0; c < c1; ++c)
+      for (int64_t j = 0; j < n_out; ++j) gx[c * n_in + idx[c * n_out + j]] += gy[c * n_out + j];
+  }
+}
+
+// Max backward of planes whose indices were checked to lie each in its own 2x2 block
+// (kOwnBlocks): no two coincide, so plain stores of g + 0 give the scatter-add's values
+// (0 + g: -0 -> +0) without its read-modify-write; group by group as the scatter.
+inline void max_store_plane(const float* __restrict gy, const int64_t* __restrict idx, float* __restrict gx,
+                            int64_t n_out) {
+  for (int64_t j = 0; j < n_out; ++j) gx[idx[j]] = gy[j] + 0.0f;
+}
+
+inline void max_backward_store(const float* gy, const int64_t* idx, float* gx, int64_t planes,
+                               const Pool2dGeom& g) {
+  const int64_t n_in = g.H * g.W, n_out = g.OH * g.OW, group = max_bwd_group(g);
+  for (int64_t c0 = 0; c0 < planes; c0 += group) {
+    const int64_t c1 = c0 + group < planes ? c0 + group : planes;
+    std::memset(gx + c0 * n_in, 0, static_cast<size_t>((c1 - c0) * n_in) * sizeof(float));
+    for (int64_t c = c0; c < c1; ++c) max_store_plane(gy + c * n_out, idx + c * n_out, gx + c * n_in, n_out);
+  }
+}
+
+// Top-left input of each output of a k2s2-shaped plane (OH == H/2, OW == W/2: the backward
+// knows only the shapes), for the own-block checks, repeated over *period planes so that a
+// period holds a whole number of 8-index vectors (the checks then run over the flat stream
+// of indices in whole vectors); false (no table) for other shapes and for planes of more
+// than kPinMax outputs.
+constexpr int64_t kPinMax = 256;
+
+inline bool max_bwd_pins(const Pool2dGeom& g, int32_t* pin, int64_t* period) {
+  const int64_t n_out = g.OH * g.OW;
+  if (!(g.OH == g.H / 2 && g.OW == g.W / 2 && n_out <= kPinMax)) return false;
+  *period = (n_out & 1) != 0 ? 8 : (n_out & 3) != 0 ? 4 : (n_out & 7) != 0 ? 2 : 1;
+  for (int64_t p = 0, k = 0; p < *period; ++p)
+    for (int64_t oh = 0; oh < g.OH; ++oh)
+      for (int64_t ow = 0; ow < g.OW; ++ow) pin[k++] = static_cast<int32_t>(2 * oh * g.W + 2 * ow);
+  return true;
+}
+
+// check_indices for one plane, plainly (the scalar variant and the vector variants' tails
+// share it): the worst of each index's kOwnBlocks / kInRange / kOutOfRange. pin may be null
+// (no own-block test).
+inline int check_indices_cells(const int64_t* idx, int64_t from, int64_t to, const Pool2dGeom& g,
+                               const int32_t* pin) {
+  int res = pin != nullptr ? kOwnBlocks : kInRange;
+  for (int64_t j = from; j < to; ++j) {
+    if (idx[j] < 0 || idx[j] >= g.H * g.W) return kOutOfRange;
+    const int64_t off = pin != nullptr ? idx[j] - pin[j] : 0;
+    if (pin != nullptr && off != 0 && off != 1 && off != g.W && off != g.W + 1) res = kInRange;
+  }
+  return res;
 }
 
 inline void avg_backward_scatter(const float* gy, float* gx, const Pool2dGeom& g,

@@ -260,10 +260,15 @@ void max_forward(const float* x, float* y, int64_t* idx, int64_t planes, const P
     max_forward_plane(x + c * in_n, y + c * out_n, idx == nullptr ? nullptr : idx + c * out_n, g);
 }
 
-void max_backward(const float* gy, const int64_t* idx, float* gx, int64_t planes, const Pool2dGeom& g) {
-  // Zeros + scatter-add in every case: at AVX2 width a direct write of the 2x2 blocks (the
-  // AVX-512 file's path) measured slower than the scatter on Zen 4 (26x26: ~0.7x).
-  max_backward_scatter(gy, idx, gx, planes, g);
+// k2s2-shaped planes whose indices lie in their own blocks: zeros + plain stores, group by
+// group (at AVX2 width a direct write of the 2x2 blocks, the AVX-512 file's path, measured
+// slower than the scatter on Zen 4: 26x26 ~0.7x). Otherwise zeros + scatter-add.
+void max_backward(const float* gy, const int64_t* idx, float* gx, int64_t planes, const Pool2dGeom& g,
+                  bool own_blocks) {
+  if (own_blocks)
+    max_backward_store(gy, idx, gx, planes, g);
+  else
+    max_backward_scatter(gy, idx, gx, planes, g);
 }
 
 void avg_forward(const float* x, float* y, int64_t planes, const Pool2dGeom& g, bool count_include_pad) {
@@ -276,22 +281,41 @@ void avg_backward(const float* gy, float* gx, int64_t planes, const Pool2dGeom& 
   for (int64_t c = 0; c < planes; ++c) avg_backward_plane(gy + c * out_n, gx + c * in_n, g, count_include_pad);
 }
 
-bool indices_in_range(const int64_t* idx, int64_t n, int64_t limit) {
-  const __m256i zero = _mm256_setzero_si256(), top = _mm256_set1_epi64x(limit - 1);
-  __m256i bad = zero;
-  int64_t i = 0;
-  for (; i + 4 <= n; i += 4) {
-    const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(idx + i));
-    bad = _mm256_or_si256(bad, _mm256_or_si256(_mm256_cmpgt_epi64(zero, v), _mm256_cmpgt_epi64(v, top)));
+int check_indices(const int64_t* idx, int64_t planes, const Pool2dGeom& g) {
+  int32_t pin[8 * kPinMax];
+  int64_t period = 1;
+  const bool blocks = max_bwd_pins(g, pin, &period);
+  // whole periods of planes (pin's length), then the rest; no pins: one stream
+  const int64_t span = blocks ? period * g.OH * g.OW : planes * g.OH * g.OW;
+  const int64_t n = planes * g.OH * g.OW;
+  const __m256i zero = _mm256_setzero_si256(), top = _mm256_set1_epi64x(g.H * g.W - 1);
+  const __m256i one = _mm256_set1_epi64x(1), w = _mm256_set1_epi64x(g.W), w1 = _mm256_set1_epi64x(g.W + 1);
+  __m256i bad = zero, ok = _mm256_set1_epi64x(-1);
+  int res = blocks ? kOwnBlocks : kInRange;
+  for (int64_t base = 0; base < n; base += span) {
+    const int64_t len = min64(span, n - base);
+    int64_t v = 0;
+    for (; v + 4 <= len; v += 4) {
+      const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(idx + base + v));
+      bad = _mm256_or_si256(bad, _mm256_or_si256(_mm256_cmpgt_epi64(zero, x), _mm256_cmpgt_epi64(x, top)));
+      if (!blocks) continue;
+      // off = index - block's top-left in {0, 1, W, W + 1}
+      const __m256i off = _mm256_sub_epi64(x, _mm256_cvtepi32_epi64(_mm_loadu_si128(reinterpret_cast<const __m128i*>(pin + v))));
+      ok = _mm256_and_si256(ok, _mm256_or_si256(_mm256_or_si256(_mm256_cmpeq_epi64(off, zero), _mm256_cmpeq_epi64(off, one)),
+                                                _mm256_or_si256(_mm256_cmpeq_epi64(off, w), _mm256_cmpeq_epi64(off, w1))));
+    }
+    const int r = check_indices_cells(idx + base, v, len, g, blocks ? pin : nullptr);
+    if (r == kOutOfRange) return r;
+    res = r < res ? r : res;
   }
-  bool ok = _mm256_testz_si256(bad, bad) != 0;
-  for (; i < n; ++i) ok = ok && idx[i] >= 0 && idx[i] < limit;
-  return ok;
+  if (!_mm256_testz_si256(bad, bad)) return kOutOfRange;
+  if (blocks && !_mm256_testc_si256(ok, _mm256_set1_epi64x(-1))) return kInRange;
+  return res;
 }
 
 }  // namespace
 
 extern const Pool2dKernels pool2d_kernels_avx2 = {&max_forward, &max_backward, &avg_forward,
-                                                  &avg_backward, &indices_in_range};
+                                                  &avg_backward, &check_indices};
 
 }  // namespace fv

@@ -151,25 +151,29 @@ py::array_t<float> max_pool2d_backward(const py::handle& gy_obj, const py::handl
   const Pool2dKernels& kern = kernels_for(g);
   const int64_t in_n = checked_mul(op, "H * W", H, W), out_n = g.OH * g.OW;
   const int64_t* ip = idx.data();
-  // Every index must lie in its plane before anything is allocated or written.
-  std::atomic<bool> ok{true};
+  // Every index must lie in its plane before anything is allocated or written. The same pass
+  // tells whether each lies in its own 2x2 block (then the kernel may store instead of add).
+  std::atomic<bool> out_of_range{false}, foreign{false};
   {
     py::gil_scoped_release nogil;
-    parallel_for(idx.size(), kGrainElems, [&](int64_t b, int64_t e) {
-      if (!kern.indices_in_range(ip + b, e - b, in_n)) ok.store(false);
+    parallel_for(planes, grain(g), [&](int64_t b, int64_t e) {
+      const int r = kern.check_indices(ip + b * out_n, e - b, g);
+      if (r == kOutOfRange) out_of_range.store(true);
+      if (r != kOwnBlocks) foreign.store(true);
     });
   }
-  if (!ok.load()) {
+  if (out_of_range.load()) {
     int64_t bad = 0;
     while (ip[bad] >= 0 && ip[bad] < in_n) ++bad;
     throw_value_error(op, ": indices[", bad, "] must be in [0, H*W = ", in_n, "), got ", ip[bad]);
   }
+  const bool own_blocks = !foreign.load();
   auto gx = f32_empty(op, input_shape);
   const float* gyp = gy.data();
   float* gxp = gx.mutable_data();
   py::gil_scoped_release nogil;
   parallel_for(planes, grain(g), [&](int64_t b, int64_t e) {
-    kern.max_backward(gyp + b * out_n, ip + b * out_n, gxp + b * in_n, e - b, g);
+    kern.max_backward(gyp + b * out_n, ip + b * out_n, gxp + b * in_n, e - b, g, own_blocks);
   });
   return gx;
 }

@@ -25,7 +25,9 @@ void max_forward(const float* x, float* y, int64_t* idx, int64_t planes, const P
     max_forward_plane(x + c * in_n, y + c * out_n, idx == nullptr ? nullptr : idx + c * out_n, g);
 }
 
-void max_backward(const float* gy, const int64_t* idx, float* gx, int64_t planes, const Pool2dGeom& g) {
+// Always the scatter-add (own_blocks would allow plain stores; the values are the same).
+void max_backward(const float* gy, const int64_t* idx, float* gx, int64_t planes, const Pool2dGeom& g,
+                  bool /*own_blocks*/) {
   max_backward_scatter(gy, idx, gx, planes, g);
 }
 
@@ -39,15 +41,23 @@ void avg_backward(const float* gy, float* gx, int64_t planes, const Pool2dGeom& 
   for (int64_t c = 0; c < planes; ++c) avg_backward_plane(gy + c * out_n, gx + c * in_n, g, count_include_pad);
 }
 
-bool indices_in_range(const int64_t* idx, int64_t n, int64_t limit) {
-  for (int64_t i = 0; i < n; ++i)
-    if (idx[i] < 0 || idx[i] >= limit) return false;
-  return true;
+int check_indices(const int64_t* idx, int64_t planes, const Pool2dGeom& g) {
+  int32_t pin[8 * kPinMax];
+  int64_t period;
+  const bool blocks = max_bwd_pins(g, pin, &period);
+  const int64_t n_out = g.OH * g.OW;
+  int res = kOwnBlocks;
+  for (int64_t c = 0; c < planes; ++c, idx += n_out) {
+    const int r = check_indices_cells(idx, 0, n_out, g, blocks ? pin : nullptr);
+    if (r == kOutOfRange) return r;
+    res = r < res ? r : res;
+  }
+  return blocks ? res : kInRange;
 }
 
 }  // namespace
 
 extern const Pool2dKernels pool2d_kernels_scalar = {&max_forward, &max_backward, &avg_forward,
-                                                    &avg_backward, &indices_in_range};
+                                                    &avg_backward, &check_indices};
 
 }  // namespace fv

@@ -1,0 +1,233 @@
+"""Differentiable layers as functions over Tensors (torch.nn.functional names and defaults).
+
+Each is an autograd Function whose forward and backward call the fp32 kernels in
+fastvision.ops. Inputs may be Tensors or arrays (arrays are constants: no gradient).
+cross_entropy uses the fused softmax_cross_entropy kernel, which returns the gradient with
+the loss; its backward only scales that gradient by the upstream one. conv2d_relu and
+linear_relu are the fused forms nn.Sequential uses for a Conv2d/Linear followed by a ReLU.
+"""
+
+import numbers
+
+import numpy as np
+
+from fastvision import ops
+from fastvision._random import get_generator
+from fastvision.autograd import Function
+from fastvision.tensor import Tensor
+
+
+def _t(x):
+    return x if isinstance(x, Tensor) else Tensor(x)
+
+
+class _Conv2d(Function):
+    @staticmethod
+    def forward(ctx, x, w, b, stride, padding, dilation, groups, fuse_relu):
+        ctx.args = (stride, padding, dilation, groups)
+        y = (ops.conv2d_relu if fuse_relu else ops.conv2d)(x, w, b, *ctx.args)
+        ctx.save_for_backward(x, w, y if fuse_relu else None)
+        return y
+
+    @staticmethod
+    def backward(ctx, g):
+        x, w, y = ctx.saved_tensors
+        if y is not None:
+            g = ops.relu_backward(g, y)
+        need = ctx.needs_input_grad
+        gx, gw, gb = ops.conv2d_backward(g, x, w, *ctx.args, need_input_grad=need[0],
+                                         need_weight_grad=need[1], need_bias_grad=need[2])
+        return gx, gw, gb, None, None, None, None, None
+
+
+def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    return _Conv2d.apply(_t(input), weight, bias, stride, padding, dilation, groups, False)
+
+
+def conv2d_relu(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """relu(conv2d(...)) with the relu fused into the convolution's store."""
+    return _Conv2d.apply(_t(input), weight, bias, stride, padding, dilation, groups, True)
+
+
+class _Linear(Function):
+    @staticmethod
+    def forward(ctx, x, w, b, fuse_relu):
+        y = (ops.linear_relu if fuse_relu else ops.linear)(x, w, b)
+        ctx.save_for_backward(x, w, y if fuse_relu else None)
+        return y
+
+    @staticmethod
+    def backward(ctx, g):
+        x, w, y = ctx.saved_tensors
+        if y is not None:
+            g = ops.relu_backward(g, y)
+        gx, gw, gb = ops.linear_backward(g, x, w, need_input_grad=ctx.needs_input_grad[0])
+        return gx, gw, gb, None
+
+
+def linear(input, weight, bias=None):
+    return _Linear.apply(_t(input), weight, bias, False)
+
+
+def linear_relu(input, weight, bias=None):
+    """relu(linear(...)) with the relu fused into the matrix product's store."""
+    return _Linear.apply(_t(input), weight, bias, True)
+
+
+class _ReLU(Function):
+    @staticmethod
+    def forward(ctx, x):
+        y = ops.relu(x)
+        ctx.save_for_backward(y)
+        return y
+
+    @staticmethod
+    def backward(ctx, g):
+        return ops.relu_backward(g, ctx.saved_tensors[0])
+
+
+def relu(input, inplace=False):
+    """max(input, 0). inplace is accepted for torch compatibility; a new tensor is returned."""
+    return _ReLU.apply(_t(input))
+
+
+class _MaxPool2d(Function):
+    @staticmethod
+    def forward(ctx, x, kernel_size, stride, padding, dilation, ceil_mode):
+        y, idx = ops.max_pool2d(x, kernel_size, stride, padding, dilation, ceil_mode,
+                                return_indices=True)
+        ctx.shape, ctx.indices = x.shape, idx
+        return y, idx
+
+    @staticmethod
+    def backward(ctx, g):
+        return (ops.max_pool2d_backward(g, ctx.indices, ctx.shape),) + (None,) * 5
+
+
+def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
+               return_indices=False):
+    """Max pooling; with return_indices also the int64 indices (a NumPy array)."""
+    y, idx = _MaxPool2d.apply(_t(input), kernel_size, stride, padding, dilation, ceil_mode)
+    return (y, idx) if return_indices else y
+
+
+class _AvgPool2d(Function):
+    @staticmethod
+    def forward(ctx, x, *args):
+        ctx.shape, ctx.args = x.shape, args
+        return ops.avg_pool2d(x, *args)
+
+    @staticmethod
+    def backward(ctx, g):
+        return (ops.avg_pool2d_backward(g, ctx.shape, *ctx.args),) + (None,) * len(ctx.args)
+
+
+def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False,
+               count_include_pad=True):
+    return _AvgPool2d.apply(_t(input), kernel_size, stride, padding, ceil_mode,
+                            count_include_pad)
+
+
+def flatten(input, start_dim=1, end_dim=-1):
+    """As torch.flatten (note torch.nn.functional has no flatten; nn.Flatten's default
+    start_dim=1 is used here, keeping the batch dimension)."""
+    return _t(input).flatten(start_dim, end_dim)
+
+
+class _Dropout(Function):
+    @staticmethod
+    def forward(ctx, x, mask):
+        ctx.mask = mask
+        return x * mask
+
+    @staticmethod
+    def backward(ctx, g):
+        return g * ctx.mask, None
+
+
+def dropout(input, p=0.5, training=True, inplace=False, generator=None):
+    """Zero each element with probability p and scale the rest by 1/(1-p) when training;
+    the identity otherwise. The mask comes from the fastvision.manual_seed generator (or
+    generator=: an int seed or a numpy.random.Generator)."""
+    if isinstance(p, bool) or not isinstance(p, numbers.Real) or not 0.0 <= p <= 1.0:
+        raise ValueError(f"dropout: p must be a probability in [0, 1], got {p!r}")
+    x = _t(input)
+    if not training or p == 0.0:
+        return x
+    if p == 1.0:
+        mask = np.zeros(x.shape, dtype=np.float32)
+    else:
+        keep = get_generator(generator).random(x.shape, dtype=np.float32) >= np.float32(p)
+        mask = keep.astype(np.float32) * np.float32(1.0 / (1.0 - p))
+    return _Dropout.apply(x, mask)
+
+
+class _LogSoftmax(Function):
+    @staticmethod
+    def forward(ctx, x, dim):
+        y = ops.log_softmax(x, dim)
+        ctx.save_for_backward(y)
+        return y
+
+    @staticmethod
+    def backward(ctx, g):
+        return ops.log_softmax_backward(g, ctx.saved_tensors[0]), None
+
+
+def log_softmax(input, dim=None):
+    """log(softmax(input)) over dim of 2-D (N, C) input (dim None means 1, torch's choice for
+    2-D input)."""
+    return _LogSoftmax.apply(_t(input), 1 if dim is None else dim)
+
+
+class _CrossEntropy(Function):
+    @staticmethod
+    def forward(ctx, logits, target, reduction, label_smoothing):
+        loss, grad = ops.softmax_cross_entropy(logits, target, reduction, label_smoothing)
+        ctx.grad, ctx.reduction = grad, reduction
+        return np.asarray(loss, dtype=np.float32)
+
+    @staticmethod
+    def backward(ctx, g):
+        if ctx.reduction == "none":
+            return ctx.grad * g[:, None], None, None, None
+        return ctx.grad * g, None, None, None
+
+
+def cross_entropy(input, target, *, reduction="mean", label_smoothing=0.0):
+    """Cross-entropy of softmax(input) (N, C) against int class labels target (N,) in [0, C)
+    (an integer array; a Tensor is float32 and is rejected like a float label), with torch's
+    label smoothing; reduction 'mean' | 'sum' | 'none'."""
+    if isinstance(target, Tensor):
+        target = target.data
+    return _CrossEntropy.apply(_t(input), target, reduction, label_smoothing)
+
+
+class _MSELoss(Function):
+    @staticmethod
+    def forward(ctx, x, t, reduction):
+        if np.shape(x) != np.shape(t):
+            raise ValueError(f"mse_loss: input and target must have the same shape, got "
+                             f"{np.shape(x)} and {np.shape(t)}")
+        d = np.subtract(x, t, dtype=np.float32)
+        ctx.diff, ctx.reduction = d, reduction
+        sq = d * d
+        if reduction == "none":
+            return sq
+        # summed in float64: a long fp32 sum would lose digits the loss curve shows
+        s = sq.sum(dtype=np.float64)
+        return np.asarray(s / d.size if reduction == "mean" else s, dtype=np.float32)
+
+    @staticmethod
+    def backward(ctx, g):
+        scale = np.float32(2.0 / ctx.diff.size if ctx.reduction == "mean" else 2.0)
+        gx = (scale * g) * ctx.diff
+        return gx, -gx, None
+
+
+def mse_loss(input, target, reduction="mean"):
+    """Mean (or sum, or elementwise) squared error, as torch.nn.functional.mse_loss."""
+    if reduction not in ("mean", "sum", "none"):
+        raise ValueError(f"mse_loss: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+    return _MSELoss.apply(_t(input), target if isinstance(target, Tensor) else
+                          np.asarray(target, dtype=np.float32), reduction)
