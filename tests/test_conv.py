@@ -95,6 +95,16 @@ PATH_CASES = [
     # several side-by-side image batches, the last one short (forward 16 + 4, backward 8+8+4)
     (20, 2, 3, 4, 4, 3, 3, (1, 1), (0, 0), (1, 1), 1),
     (11, 4, 6, 5, 5, 3, 3, (1, 1), (1, 1), (1, 1), 2),
+    # packed-GEMM paths (conv2d_packed.cpp): small images with K = 576 > KC (two K blocks;
+    # backward data transposed; weight gradient over two ranges of panels), per-image weight
+    # gradient blocks (P >= 64; P = 576 > KC: two blocks per image; two chunks of images),
+    # padding / stride / dilation / groups through the gathers
+    (3, 64, 16, 5, 5, 3, 3, (1, 1), (0, 0), (1, 1), 1),
+    (3, 33, 10, 12, 12, 3, 3, (1, 1), (0, 0), (1, 1), 1),
+    (2, 8, 5, 26, 26, 3, 3, (1, 1), (0, 0), (1, 1), 1),
+    (12, 8, 6, 12, 12, 3, 3, (1, 1), (0, 0), (1, 1), 1),
+    (3, 16, 6, 4, 5, 3, 3, (1, 1), (1, 1), (1, 1), 2),
+    (2, 9, 4, 9, 11, 3, 2, (2, 2), (0, 1), (1, 2), 1),
 ]
 
 
@@ -138,7 +148,8 @@ def test_small_integers_bit_identical_across_isas(rng, case):
 
 
 @pytest.mark.parametrize("case", [PATH_CASES[0], PATH_CASES[5], PATH_CASES[8], PATH_CASES[9],
-                                  PATH_CASES[11], PATH_CASES[12],
+                                  PATH_CASES[11], PATH_CASES[12], PATH_CASES[13],
+                                  PATH_CASES[14], PATH_CASES[16], PATH_CASES[17],
                                   (9, 3, 5, 6, 7, 3, 3, (1, 1), (1, 1), (1, 1), 1)])
 def test_one_vs_two_threads_bitwise(isa, threads, rng, case):
     N, C, O, H, W, kh, kw, stride, padding, dilation, groups = case
@@ -153,6 +164,30 @@ def test_one_vs_two_threads_bitwise(isa, threads, rng, case):
         results.append((y,) + fv.ops.conv2d_backward(gy, x, w, stride, padding, dilation, groups))
     for a, c in zip(*results):
         np.testing.assert_array_equal(a.view(np.uint32), c.view(np.uint32))
+
+
+def _im2col(x, kh, kw):
+    """[C*kh*kw, N*OH*OW] for stride 1, no padding (images side by side, as the packed path)."""
+    N, C, H, W = x.shape
+    OH, OW = H - kh + 1, W - kw + 1
+    col = np.empty((C, kh, kw, N, OH, OW), np.float32)
+    for i in range(kh):
+        for j in range(kw):
+            col[:, i, j] = x[:, :, i:i + OH, j:j + OW].transpose(1, 0, 2, 3)
+    return col.reshape(C * kh * kw, N * OH * OW)
+
+
+@pytest.mark.parametrize("shape", [(3, 32, 64, 13, 13), (2, 64, 64, 5, 5), (2, 9, 17, 8, 20)])
+def test_packed_forward_is_bitwise_sgemm(isa, rng, shape):
+    """The packed path (im2col straight into packed panels, sgemm_packed_block) gives exactly
+    the bits of one sgemm W x col: the GEMM's per-element chain does not depend on packing."""
+    N, C, O, H, W = shape
+    x = rng.standard_normal((N, C, H, W)).astype(np.float32)
+    w = rng.standard_normal((O, C, 3, 3)).astype(np.float32)
+    y = fv.ops.conv2d(x, w)
+    want = fv.ops.matmul(w.reshape(O, -1), _im2col(x, 3, 3))
+    want = want.reshape(O, N, H - 2, W - 2).transpose(1, 0, 2, 3)
+    np.testing.assert_array_equal(y.view(np.uint32), want.view(np.uint32))
 
 
 def test_finite_difference_gradients(isa, rng):

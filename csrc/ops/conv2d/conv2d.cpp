@@ -5,6 +5,9 @@
 //   direct    Cg == 1, stride 1, dilation 1 (first layers with C = 1, depthwise): the ISA
 //             kernel on a zero-padded copy of the input plane; K = kh*kw is too short for GEMM.
 //   pointwise 1x1, stride 1, no padding: the input image already is the col matrix.
+//   packed    the im2col shapes below while the batch's index maps fit int32: see
+//             conv2d_packed.cpp (forward, backward data, weight gradient); the im2col
+//             path below remains for tensors past that limit.
 //   im2col    everything else: for a batch of nb images side by side, col[Kg, nb*P] and one
 //             GEMM y_g[Og, nb*P] = W_g[Og, Kg] x col with the bias-per-row + relu epilogue.
 //             Side by side, small images (5x5 -> P = 9) still make GEMMs with a wide N.
@@ -96,6 +99,9 @@ void forward_direct(const ConvGeom& g, const float* x, const float* w, const flo
 void conv2d_forward(const ConvGeom& g, const float* x, const float* w, const float* bias,
                     bool relu, float* y) {
   if (use_direct(g)) return forward_direct(g, x, w, bias, relu, y);
+  if (!use_pointwise(g) && conv2d_packed_ok(g)) {
+    return conv2d_forward_packed(g, x, w, bias, relu, y);
+  }
   const ConvKernels& k = kConv.cpu();
   const int64_t Og = g.Og(), Cg = g.Cg(), Kg = g.Kg(), P = g.P();
   const bool pointwise = use_pointwise(g);
@@ -136,6 +142,13 @@ void conv2d_forward(const ConvGeom& g, const float* x, const float* w, const flo
 
 void conv2d_backward(const ConvGeom& g, const float* gy, const float* x, const float* w,
                      float* gx, float* gw, float* gb) {
+  if (!use_pointwise(g) && conv2d_packed_ok(g)) {
+    if (gx != nullptr) conv2d_backward_data_packed(g, gy, w, gx);
+    if (gw != nullptr && !use_wgrad_direct(g)) conv2d_backward_weight_packed(g, gy, x, gw);
+    gx = nullptr;
+    if (!use_wgrad_direct(g)) gw = nullptr;
+    if (gw == nullptr && gb == nullptr) return;
+  }
   const ConvKernels& k = kConv.cpu();
   const int64_t Og = g.Og(), Cg = g.Cg(), Kg = g.Kg(), P = g.P(), HW = g.H * g.W;
   const bool pointwise = use_pointwise(g);

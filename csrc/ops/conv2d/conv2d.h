@@ -12,6 +12,9 @@
 //                       im2col / col2im (masked row copies) and the direct
 //                       single-input-channel kernel (first layer, depthwise)
 //   conv2d.cpp          driver: im2col / col2im + fv::sgemm, threading, fixed-chunk reductions
+//   conv2d_packed.cpp / conv2d_packed_wgrad.cpp / conv2d_packed.h
+//                       the im2col shapes' main path: im2col (and gy) written straight into
+//                       the GEMM's packed panels, sgemm_packed_block, one GEMM per batch
 //   conv2d_bind.cpp     pybind11: validation, allocation, GIL release
 // Tests: tests/test_conv.py against tests/reference/conv.py.
 #pragma once
@@ -63,6 +66,21 @@ struct ConvKernels {
   // Bias gradient of one image: gb[r] += sum_p gy[r*P + p] for r < rows, each sum in a fixed
   // order per ISA (SIMD: several vector accumulators, a serial float sum is latency-bound).
   void (*row_sums)(const float* gy, int64_t rows, int64_t P, float* gb);
+  // Builds one packed GEMM micro-panel straight from an activation tensor through index maps
+  // made by the driver (im2col into packed B, gy into packed A or B; see conv2d.cpp):
+  //   dst[a*nr + b] = valid(a, b) ? src[ra[a] + cb[b]] : 0   for a < na, b < nr,
+  //   valid(a, b) = b < nb and (rh == null or ((unsigned)(rh[a] + ch[b]) < H and
+  //                                            (unsigned)(rw[a] + cw[b]) < W)).
+  // Invalid elements are never read. A pure copy: every ISA gives the same bits.
+  void (*gather_panel)(const float* src, const int32_t* ra, const int32_t* rh, const int32_t* rw,
+                       int64_t na, const int32_t* cb, const int32_t* ch, const int32_t* cw,
+                       int64_t nb, int64_t nr, int32_t H, int32_t W, float* dst);
+  // The same for maps contiguous over runs of b (stride-1 im2col rows without padding, gy rows):
+  //   dst[a*nr + b] = src[ra[a] + rel[s] + b] for b in [lo[s], hi[s]) (run s; runs sorted and
+  //   disjoint), 0 for the b < nr outside every run. Masked whole-vector copies: much cheaper
+  //   than gathers, and the same bits.
+  void (*copy_panel)(const float* src, const int32_t* ra, int64_t na, const int32_t* lo,
+                     const int32_t* hi, const int32_t* rel, int64_t nruns, int64_t nr, float* dst);
 };
 
 FV_DECLARE_KERNELS(ConvKernels, conv2d_kernels);
@@ -74,5 +92,13 @@ void conv2d_forward(const ConvGeom& g, const float* x, const float* w, const flo
 // Any of gx, gw, gb may be null (not wanted).
 void conv2d_backward(const ConvGeom& g, const float* gy, const float* x, const float* w,
                      float* gx, float* gw, float* gb);
+
+// Packed-GEMM paths (conv2d_packed.cpp), used by the two above for the im2col shapes:
+// the im2col matrix is gathered straight into the GEMM's packed panels.
+bool conv2d_packed_ok(const ConvGeom& g);  // index maps fit int32
+void conv2d_forward_packed(const ConvGeom& g, const float* x, const float* w, const float* bias,
+                           bool relu, float* y);
+void conv2d_backward_data_packed(const ConvGeom& g, const float* gy, const float* w, float* gx);
+void conv2d_backward_weight_packed(const ConvGeom& g, const float* gy, const float* x, float* gw);
 
 }  // namespace fv

@@ -202,9 +202,69 @@ void row_sums(const float* gy, int64_t rows, int64_t P, float* gb) {
   }
 }
 
+// 8 columns b at a time, one masked gather per row a (masked-off lanes are not read). Rows
+// shorter than 8 (nr = the A tile's 6) are stored lane by lane: vmaskmovps is slow on AMD.
+void gather_panel(const float* src, const int32_t* ra, const int32_t* rh, const int32_t* rw,
+                  int64_t na, const int32_t* cb, const int32_t* ch, const int32_t* cw, int64_t nb,
+                  int64_t nr, int32_t H, int32_t W, float* dst) {
+  const __m256i sign = _mm256_set1_epi32(static_cast<int>(0x80000000u));
+  // (unsigned)v < n  <=>  (n ^ sign) > (v ^ sign) as signed
+  const __m256i Hs = _mm256_xor_si256(_mm256_set1_epi32(H), sign);
+  const __m256i Ws = _mm256_xor_si256(_mm256_set1_epi32(W), sign);
+  for (int64_t b0 = 0; b0 < nr; b0 += 8) {
+    alignas(32) int32_t t_cb[8], t_ch[8], t_cw[8];
+    for (int q = 0; q < 8; ++q) {
+      const bool in = b0 + q < nb;
+      t_cb[q] = in ? cb[b0 + q] : 0;
+      t_ch[q] = in && rh != nullptr ? ch[b0 + q] : 0;
+      t_cw[q] = in && rh != nullptr ? cw[b0 + q] : 0;
+    }
+    const __m256i lanes = lane_mask(nb - b0);
+    const __m256i cbv = _mm256_load_si256(reinterpret_cast<const __m256i*>(t_cb));
+    const __m256i chv = _mm256_load_si256(reinterpret_cast<const __m256i*>(t_ch));
+    const __m256i cwv = _mm256_load_si256(reinterpret_cast<const __m256i*>(t_cw));
+    const int64_t width = nr - b0 < 8 ? nr - b0 : 8;
+    float* d = dst + b0;
+    for (int64_t a = 0; a < na; ++a, d += nr) {
+      __m256i m = lanes;
+      if (rh != nullptr) {
+        const __m256i h = _mm256_xor_si256(_mm256_add_epi32(chv, _mm256_set1_epi32(rh[a])), sign);
+        const __m256i w = _mm256_xor_si256(_mm256_add_epi32(cwv, _mm256_set1_epi32(rw[a])), sign);
+        m = _mm256_and_si256(m, _mm256_and_si256(_mm256_cmpgt_epi32(Hs, h), _mm256_cmpgt_epi32(Ws, w)));
+      }
+      const __m256i idx = _mm256_add_epi32(cbv, _mm256_set1_epi32(ra[a]));
+      const __m256 v = _mm256_mask_i32gather_ps(_mm256_setzero_ps(), src, idx,
+                                                _mm256_castsi256_ps(m), 4);
+      if (width == 8) {
+        _mm256_storeu_ps(d, v);
+      } else {
+        alignas(32) float t[8];
+        _mm256_store_ps(t, v);
+        for (int64_t q = 0; q < width; ++q) d[q] = t[q];
+      }
+    }
+  }
+}
+
+// Plain loops (vmaskmovps is slow on AMD; the compiler vectorises the runs).
+void copy_panel(const float* src, const int32_t* ra, int64_t na, const int32_t* lo,
+                const int32_t* hi, const int32_t* rel, int64_t nruns, int64_t nr, float* dst) {
+  for (int64_t a = 0; a < na; ++a) {
+    float* d = dst + a * nr;
+    int64_t b = 0;
+    for (int64_t s = 0; s < nruns; ++s) {
+      for (; b < lo[s]; ++b) d[b] = 0.0f;
+      const float* sp = src + (static_cast<int64_t>(ra[a]) + rel[s]);
+      for (; b < hi[s]; ++b) d[b] = sp[b];
+    }
+    for (; b < nr; ++b) d[b] = 0.0f;
+  }
+}
+
 }  // namespace
 
 extern const ConvKernels conv2d_kernels_avx2 = {&im2col, &col2im, &direct_c1, &wgrad_c1_3x3,
-                                                &row_sums};
+                                                &row_sums, &gather_panel,
+    &copy_panel};
 
 }  // namespace fv

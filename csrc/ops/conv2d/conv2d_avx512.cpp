@@ -279,9 +279,99 @@ void row_sums(const float* gy, int64_t rows, int64_t P, float* gb) {
   }
 }
 
+// 16 columns b at a time: the column maps stay in registers, each row a is one masked gather
+// (masked-off lanes are not read, so padding and the columns past nb cost no memory access).
+void gather_panel(const float* src, const int32_t* ra, const int32_t* rh, const int32_t* rw,
+                  int64_t na, const int32_t* cb, const int32_t* ch, const int32_t* cw, int64_t nb,
+                  int64_t nr, int32_t H, int32_t W, float* dst) {
+  const __m512i Hv = _mm512_set1_epi32(H), Wv = _mm512_set1_epi32(W);
+  for (int64_t b0 = 0; b0 < nr; b0 += 16) {
+    const __mmask16 lanes = lane_mask(nb - b0), keep = lane_mask(nr - b0);
+    const __m512i cbv = _mm512_maskz_loadu_epi32(lanes, cb + b0);
+    float* d = dst + b0;
+    if (rh == nullptr) {
+      for (int64_t a = 0; a < na; ++a, d += nr) {
+        const __m512i idx = _mm512_add_epi32(cbv, _mm512_set1_epi32(ra[a]));
+        const __m512 v = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), lanes, idx, src, 4);
+        _mm512_mask_storeu_ps(d, keep, v);
+      }
+      continue;
+    }
+    const __m512i chv = _mm512_maskz_loadu_epi32(lanes, ch + b0);
+    const __m512i cwv = _mm512_maskz_loadu_epi32(lanes, cw + b0);
+    for (int64_t a = 0; a < na; ++a, d += nr) {
+      const __m512i h = _mm512_add_epi32(chv, _mm512_set1_epi32(rh[a]));
+      const __m512i w = _mm512_add_epi32(cwv, _mm512_set1_epi32(rw[a]));
+      const __mmask16 m = static_cast<__mmask16>(lanes & _mm512_cmplt_epu32_mask(h, Hv) &
+                                                 _mm512_cmplt_epu32_mask(w, Wv));
+      const __m512i idx = _mm512_add_epi32(cbv, _mm512_set1_epi32(ra[a]));
+      const __m512 v = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), m, idx, src, 4);
+      _mm512_mask_storeu_ps(d, keep, v);
+    }
+  }
+}
+
+// Each run is cut at the 16-lane vector boundaries into pieces once per call; per row, each
+// vector is assembled in a register from zero-masked loads of its pieces (lanes outside every
+// run stay 0) and written with one store.
+void copy_panel(const float* src, const int32_t* ra, int64_t na, const int32_t* lo,
+                const int32_t* hi, const int32_t* rel, int64_t nruns, int64_t nr, float* dst) {
+  constexpr int kMax = 64, kMaxVec = 16;
+  __mmask16 ld[kMax];
+  int64_t off[kMax];
+  int first[kMaxVec + 1];  // pieces of vector v: [first[v], first[v + 1])
+  int np = 0;
+  const int64_t nv = (nr + 15) / 16;
+  bool fits = nv <= kMaxVec;
+  for (int64_t v = 0; v < nv && fits; ++v) {
+    first[v] = np;
+    for (int64_t s = 0; s < nruns; ++s) {
+      const int64_t b0 = v * 16;
+      const __mmask16 m = static_cast<__mmask16>(lane_mask(hi[s] - b0) & ~lane_mask(lo[s] - b0));
+      if (m == 0) continue;
+      if (np == kMax) {
+        fits = false;
+        break;
+      }
+      ld[np] = m;
+      off[np++] = rel[s] + b0;
+    }
+  }
+  if (!fits) {  // pathological run count: plain loop
+    for (int64_t a = 0; a < na; ++a) {
+      float* d = dst + a * nr;
+      for (int64_t b = 0; b < nr; ++b) d[b] = 0.0f;
+      for (int64_t r = 0; r < nruns; ++r) {
+        for (int64_t b = lo[r]; b < hi[r]; ++b) d[b] = src[ra[a] + rel[r] + b];
+      }
+    }
+    return;
+  }
+  first[nv] = np;
+  const __mmask16 last_keep = lane_mask(nr - (nv - 1) * 16);
+  for (int64_t a = 0; a < na; ++a) {
+    const float* s = src + ra[a];
+    float* d = dst + a * nr;
+    for (int64_t v = 0; v < nv; ++v) {
+      __m512 acc = _mm512_setzero_ps();
+      // Zero-masked loads OR'ed together: independent loads (a merge-masked load chain would
+      // wait on each load's latency in turn).
+      for (int p = first[v]; p < first[v + 1]; ++p) {
+        acc = _mm512_or_ps(acc, _mm512_maskz_loadu_ps(ld[p], s + off[p]));
+      }
+      if (v + 1 < nv || last_keep == 0xFFFF) {
+        _mm512_storeu_ps(d + v * 16, acc);
+      } else {
+        _mm512_mask_storeu_ps(d + v * 16, last_keep, acc);
+      }
+    }
+  }
+}
+
 }  // namespace
 
 extern const ConvKernels conv2d_kernels_avx512 = {&im2col, &col2im, &direct_c1, &wgrad_c1_3x3,
-                                                  &row_sums};
+                                                  &row_sums, &gather_panel,
+    &copy_panel};
 
 }  // namespace fv

@@ -107,9 +107,39 @@ void row_sums(const float* gy, int64_t rows, int64_t P, float* gb) {
   }
 }
 
+void gather_panel(const float* src, const int32_t* ra, const int32_t* rh, const int32_t* rw,
+                  int64_t na, const int32_t* cb, const int32_t* ch, const int32_t* cw, int64_t nb,
+                  int64_t nr, int32_t H, int32_t W, float* dst) {
+  for (int64_t a = 0; a < na; ++a) {
+    for (int64_t b = 0; b < nr; ++b) {
+      bool ok = b < nb;
+      if (ok && rh != nullptr) {
+        ok = static_cast<uint32_t>(rh[a] + ch[b]) < static_cast<uint32_t>(H) &&
+             static_cast<uint32_t>(rw[a] + cw[b]) < static_cast<uint32_t>(W);
+      }
+      dst[a * nr + b] = ok ? src[static_cast<int64_t>(ra[a]) + cb[b]] : 0.0f;
+    }
+  }
+}
+
+void copy_panel(const float* src, const int32_t* ra, int64_t na, const int32_t* lo,
+                const int32_t* hi, const int32_t* rel, int64_t nruns, int64_t nr, float* dst) {
+  for (int64_t a = 0; a < na; ++a) {
+    float* d = dst + a * nr;
+    int64_t b = 0;
+    for (int64_t s = 0; s < nruns; ++s) {
+      for (; b < lo[s]; ++b) d[b] = 0.0f;
+      const float* sp = src + (static_cast<int64_t>(ra[a]) + rel[s]);
+      for (; b < hi[s]; ++b) d[b] = sp[b];
+    }
+    for (; b < nr; ++b) d[b] = 0.0f;
+  }
+}
+
 }  // namespace
 
 extern const ConvKernels conv2d_kernels_scalar = {&im2col, &col2im, &direct_c1, &wgrad_c1_3x3,
-                                                  &row_sums};
+                                                  &row_sums, &gather_panel,
+    &copy_panel};
 
 }  // namespace fv

@@ -306,4 +306,48 @@ void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const fl
   }
 }
 
+GemmPacking sgemm_packing() {
+  const GemmKernels& kr = kGemm.cpu();
+  return GemmPacking{kr.mr, kr.nr, kr.kc};
+}
+
+int64_t sgemm_packed_a_size(int64_t M, int64_t K) {
+  const GemmKernels& kr = kGemm.cpu();
+  return round_up(M, kr.mr) * K + kSlack;
+}
+
+void sgemm_pack_a(bool trans_a, int64_t M, int64_t K, const float* A, int64_t lda, float* apack) {
+  const GemmKernels& kr = kGemm.cpu();
+  const int64_t Mp = round_up(M, kr.mr);
+  for (int64_t pc = 0; pc < K; pc += kr.kc) {
+    const int64_t kc = min64(kr.kc, K - pc);
+    // pack_a may write up to kSlack floats past a block: the next block overwrites them.
+    kr.pack_a(trans_a, trans_a ? A + pc * lda : A + pc, lda, M, kc, apack + Mp * pc);
+  }
+}
+
+void sgemm_pack_b(bool trans_b, int64_t kc_b, int64_t nc, const float* B, int64_t ldb,
+                  float* bpack) {
+  kGemm.cpu().pack_b(trans_b, B, ldb, kc_b, nc, bpack);
+}
+
+void sgemm_packed_block(int64_t M, int64_t nc, int64_t kc_b, const float* a_block,
+                        const float* b_block, bool load_c, bool last, float* C, int64_t ldc,
+                        const GemmEpilogue& ep) {
+  const GemmKernels& kr = kGemm.cpu();
+  const int64_t MR = kr.mr, NR = kr.nr;
+  const Problem p{false, false, M, nc, kc_b, nullptr, 0, nullptr, 0, load_c, C, ldc, &ep};
+  GemmOperands op;
+  op.a_rs = op.a_ks = op.b_ks = 0;
+  op.a_packed = op.b_packed = true;
+  for (int64_t j = 0; j < nc; j += NR) {
+    op.b = b_block + j * kc_b;
+    for (int64_t ir = 0; ir < M; ir += MR) {
+      op.a = a_block + ir * kc_b;
+      const GemmTile t = make_tile(p, ir, j, min64(MR, M - ir), min64(NR, nc - j), load_c, last);
+      kr.kernel(kc_b, op, C + ir * ldc + j, ldc, t);
+    }
+  }
+}
+
 }  // namespace fv
