@@ -40,9 +40,11 @@ const KernelSet<GemmKernels> kGemm = FV_KERNEL_SET(GemmKernels, gemm_kernels);
 
 constexpr double kSmallWork = 64.0 * 64.0 * 64.0;  // M*N*K below this: the small path
 constexpr int64_t kSlack = 64;                     // floats past a packed block (see pack_a)
-// FMAs per thread worth waking another for (a wake-up costs ~20-50 us here; 1 core does
-// ~50 GFMA/s): measured, a 64x576x64 Linear (2.4M) is faster on one thread, 4.7M on two.
-constexpr int64_t kMinChunkWork = int64_t(3) << 19;
+// FMAs per thread worth waking another for (1 core does ~50 GFMA/s). Pool workers poll for
+// ~200 us after a job (core/parallel.cpp), so back-to-back calls find them awake: measured,
+// the 64x576->64 Linear (2.4M FMAs) went from 49 to 33 us forward and 97 to 58 us backward
+// on two threads instead of one; a wake-up from sleep costs ~20-50 us.
+constexpr int64_t kMinChunkWork = int64_t(1) << 19;
 constexpr double kSplitRowsWork = 32.0 * (1 << 20);  // M*N*KC for the row split (see run_blocked)
 
 // A 64-byte aligned float buffer that only grows; one per thread, reused across calls.
