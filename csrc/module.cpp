@@ -1,6 +1,7 @@
 // fastvision._C: the private compiled module. fastvision/ re-exports the public API.
 #include <pybind11/pybind11.h>
 
+#include "core/buffer_cache.h"
 #include "core/check.h"
 #include "core/isa.h"
 #include "core/parallel.h"
@@ -43,6 +44,8 @@ PYBIND11_MODULE(_C, m) {
   m.def("get_num_threads", &fv::num_threads);
   m.def("set_num_threads", &fv::set_num_threads, py::arg("n"));
   m.attr("cuda_built") = false;
+  m.def("cached_free_bytes", &fv::cached_free_bytes);
+  m.def("empty_cache", &fv::empty_cache);
 
 #define FV_CALL_BIND(name) fv::bind_##name(m);
   FV_FOR_EACH_OP(FV_CALL_BIND)

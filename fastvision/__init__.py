@@ -64,7 +64,16 @@ def set_num_threads(n: int) -> None:
     _C.set_num_threads(n)
 
 
-__all__ = ["ops", "isa", "detected_isa", "set_isa", "available_isas", "get_num_threads",
+def empty_cache() -> None:
+    """Give the cached free output buffers back to the OS.
+
+    Large kernel outputs come from a caching allocator, so that a training step reuses warm
+    memory instead of page-faulting fresh memory every step; freed buffers stay cached (up
+    to 1 GiB) until this is called."""
+    _C.empty_cache()
+
+
+__all__ = ["empty_cache", "ops", "isa", "detected_isa", "set_isa", "available_isas", "get_num_threads",
            "set_num_threads", "__version__", "Tensor", "tensor", "zeros", "ones", "randn",
            "no_grad", "is_grad_enabled", "manual_seed", "nn", "optim", "training", "save", "load",
            "WeightsFileError"]

@@ -1,6 +1,9 @@
 #include "core/array.h"
 
+#include <new>
 #include <sstream>
+
+#include "core/buffer_cache.h"
 
 namespace fv {
 
@@ -58,11 +61,31 @@ py::array_t<int64_t> i64_input(const char* op, const char* arg, const py::handle
   return py::array_t<int64_t>(checked(op, arg, obj, ndim, py::dtype::of<int64_t>(), "int64"));
 }
 
-py::array_t<float> f32_empty(const char* op, const Shape& shape) {
+namespace {
+
+// A new C-contiguous array; large ones come from the buffer cache (see buffer_cache.h) and
+// return to it when the array is freed.
+template <typename T>
+py::array_t<T> empty_array(const char* op, const Shape& shape) {
   int64_t n = 1;
   for (int64_t d : shape) n = checked_mul(op, "output size", n, d);
-  checked_mul(op, "output bytes", n, 4);
-  return py::array_t<float>(std::vector<py::ssize_t>(shape.begin(), shape.end()));
+  const int64_t bytes = checked_mul(op, "output bytes", n, static_cast<int64_t>(sizeof(T)));
+  std::vector<py::ssize_t> dims(shape.begin(), shape.end());
+  if (static_cast<size_t>(bytes) < kMinCachedBytes) return py::array_t<T>(dims);
+  void* p = cache_alloc(static_cast<size_t>(bytes));
+  if (p == nullptr) throw std::bad_alloc();  // pybind11 raises MemoryError
+  py::capsule owner(p, [](void* q) { cache_free(q); });
+  return py::array_t<T>(dims, static_cast<T*>(p), owner);
+}
+
+}  // namespace
+
+py::array_t<float> f32_empty(const char* op, const Shape& shape) {
+  return empty_array<float>(op, shape);
+}
+
+py::array_t<int64_t> i64_empty(const char* op, const Shape& shape) {
+  return empty_array<int64_t>(op, shape);
 }
 
 py::array_t<float> f32_zeros(const char* op, const Shape& shape) {

@@ -31,9 +31,11 @@ py::array_t<float> f32_inplace(const char* op, const char* arg, const py::handle
 // int64 C-contiguous array (labels, max-pool indices).
 py::array_t<int64_t> i64_input(const char* op, const char* arg, const py::handle& obj, int ndim);
 
-// A new float32 array of this shape; size checked against int64 overflow.
+// A new array of this shape (contents undefined); size checked against int64 overflow. Large
+// arrays come from the buffer cache (core/buffer_cache.h).
 py::array_t<float> f32_empty(const char* op, const Shape& shape);
 py::array_t<float> f32_zeros(const char* op, const Shape& shape);
+py::array_t<int64_t> i64_empty(const char* op, const Shape& shape);
 
 // Checks 1 <= v <= kMaxHyperParam (or 0 <= v when allow_zero); names arg[index].
 void check_positive(const char* op, const char* arg, int index, int64_t v);

@@ -114,7 +114,7 @@ py::object max_pool2d(const py::handle& x_obj, const Pair& k, const Pair& s, con
   const Shape os = out_shape(shape_of(x), g);
   auto y = f32_empty(op, os);
   py::array_t<int64_t> idx;
-  if (return_indices) idx = py::array_t<int64_t>(std::vector<py::ssize_t>(os.begin(), os.end()));
+  if (return_indices) idx = i64_empty(op, os);
   const float* xp = x.data();
   float* yp = y.mutable_data();
   int64_t* ip = return_indices ? idx.mutable_data() : nullptr;
