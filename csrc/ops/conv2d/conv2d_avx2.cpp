@@ -8,6 +8,7 @@
 #include <immintrin.h>
 
 #include "ops/conv2d/conv2d.h"
+#include "ops/conv2d/conv2d_rows_inl.h"
 
 namespace fv {
 namespace {
@@ -34,16 +35,6 @@ void copy_row(float* dst, const float* s, int64_t n, int64_t lo, int64_t hi) {
 // d[q] += s[q] for q in [lo, hi)
 void add_row(float* d, const float* s, int64_t lo, int64_t hi) {
   for (int64_t q = lo; q < hi; ++q) d[q] += s[q];
-}
-
-// Output columns [lo, hi) whose input column ow*sw + off lies inside [0, W).
-void valid_range(int64_t off, int64_t s, int64_t W, int64_t OW, int64_t* lo, int64_t* hi) {
-  int64_t l = off >= 0 ? 0 : (-off + s - 1) / s;
-  int64_t h = W - 1 - off >= 0 ? (W - 1 - off) / s + 1 : 0;
-  if (h > OW) h = OW;
-  if (l > h) l = h;
-  *lo = l;
-  *hi = h;
 }
 
 // For stride 1, copy_row gets s = input row + off and reads s[q] for q in [lo, hi) only.

@@ -7,6 +7,7 @@
 #include <immintrin.h>
 
 #include "ops/conv2d/conv2d.h"
+#include "ops/conv2d/conv2d_rows_inl.h"
 
 namespace fv {
 namespace {
@@ -30,16 +31,6 @@ void copy_row(float* dst, const float* s, int64_t n, int64_t lo, int64_t hi) {
     const __mmask16 ld = static_cast<__mmask16>(lane_mask(hi - q) & ~lane_mask(lo - q));
     _mm512_mask_storeu_ps(dst + q, lane_mask(n - q), _mm512_maskz_loadu_ps(ld, s + q));
   }
-}
-
-// Output columns [lo, hi) whose input column ow*sw + off lies inside [0, W).
-void valid_range(int64_t off, int64_t s, int64_t W, int64_t OW, int64_t* lo, int64_t* hi) {
-  int64_t l = off >= 0 ? 0 : (-off + s - 1) / s;
-  int64_t h = W - 1 - off >= 0 ? (W - 1 - off) / s + 1 : 0;
-  if (h > OW) h = OW;
-  if (l > h) l = h;
-  *lo = l;
-  *hi = h;
 }
 
 // One tap row of col for column stride 1 and OW <= 16: the OH segments (OW values each,

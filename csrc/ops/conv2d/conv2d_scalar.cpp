@@ -2,19 +2,10 @@
 #include <cstring>
 
 #include "ops/conv2d/conv2d.h"
+#include "ops/conv2d/conv2d_rows_inl.h"
 
 namespace fv {
 namespace {
-
-// Output columns [lo, hi) whose input column ow*sw + off lies inside [0, W).
-void valid_range(int64_t off, int64_t s, int64_t W, int64_t OW, int64_t* lo, int64_t* hi) {
-  int64_t l = off >= 0 ? 0 : (-off + s - 1) / s;
-  int64_t h = W - 1 - off >= 0 ? (W - 1 - off) / s + 1 : 0;
-  if (h > OW) h = OW;
-  if (l > h) l = h;
-  *lo = l;
-  *hi = h;
-}
 
 void im2col(const ConvGeom* g, const float* x, float* col, int64_t ld) {
   const int64_t Cg = g->C / g->groups, OW = g->OW;
