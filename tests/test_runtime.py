@@ -90,3 +90,26 @@ def test_fma_probe_counts_flops(isa):
     assert fv._C.fma_probe(1000) == 12 * lanes * 2 * 1000 * fv.get_num_threads()
     with pytest.raises(ValueError, match="fma_probe: iterations must be >= 1, got 0"):
         fv._C.fma_probe(0)
+
+
+def test_kernels_work_in_a_forked_child(threads):
+    """A forked child has none of the pool's worker threads: it must get its own pool (and
+    buffer cache) instead of waiting forever for workers that are not there."""
+    import multiprocessing as mp
+    threads(2)
+    x = np.random.default_rng(3).standard_normal(300_000).astype(np.float32)
+    fv.ops.relu(x)  # the pool and cache exist (and are warm) before the fork
+
+    def child(q):
+        y = fv.ops.relu(x)  # large enough to use both threads and the cache
+        q.put(bool(np.array_equal(y, np.maximum(x, 0))) and fv.get_num_threads() == 2)
+
+    ctx = mp.get_context("fork")
+    q = ctx.Queue()
+    p = ctx.Process(target=child, args=(q,))
+    p.start()
+    p.join(timeout=60)
+    if p.is_alive():
+        p.kill()
+        pytest.fail("kernel call in a forked child hung")
+    assert p.exitcode == 0 and q.get(timeout=5) is True

@@ -1,5 +1,8 @@
 #include "core/buffer_cache.h"
 
+#include <pthread.h>
+
+#include <atomic>
 #include <cstdint>
 #include <cstdlib>
 #include <map>
@@ -22,9 +25,20 @@ struct Cache {
   size_t free_bytes = 0;
 };
 
+// Leaked: arrays may be freed during interpreter exit. A forked child starts a fresh cache
+// (the parent's mutex may have been held at the fork); blocks it inherited are simply freed
+// when their arrays die, since cache_free puts them into whichever cache is current.
+std::atomic<Cache*> g_cache{nullptr};
+std::once_flag g_cache_once;
+
+void reset_cache_in_child() { g_cache.store(new Cache()); }
+
 Cache& cache() {
-  static Cache* c = new Cache();  // leaked: arrays may be freed during interpreter exit
-  return *c;
+  std::call_once(g_cache_once, [] {
+    g_cache.store(new Cache());
+    pthread_atfork(nullptr, nullptr, &reset_cache_in_child);
+  });
+  return *g_cache.load();
 }
 
 size_t round_up(size_t bytes) { return (bytes + kAlign + kPage - 1) / kPage * kPage; }

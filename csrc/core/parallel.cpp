@@ -159,11 +159,25 @@ class Pool {
   std::exception_ptr error_;
 };
 
+// Leaked on purpose: joining threads from a static destructor at interpreter exit can
+// deadlock; the OS reclaims them.
+std::atomic<Pool*> g_pool{nullptr};
+std::once_flag g_pool_once;
+
+// A forked child (multiprocessing's default start method on Linux) has none of the parent's
+// worker threads, and the pool's mutexes may have been held at the fork: the child gets a
+// fresh pool of the same size (the old one is abandoned, never touched again).
+void reset_pool_in_child() {
+  Pool* old = g_pool.load();
+  g_pool.store(new Pool(old != nullptr ? old->size() : default_threads()));
+}
+
 Pool& pool() {
-  // Leaked on purpose: joining threads from a static destructor at interpreter exit can
-  // deadlock; the OS reclaims them.
-  static Pool* p = new Pool(default_threads());
-  return *p;
+  std::call_once(g_pool_once, [] {
+    g_pool.store(new Pool(default_threads()));
+    pthread_atfork(nullptr, nullptr, &reset_pool_in_child);
+  });
+  return *g_pool.load();
 }
 
 }  // namespace
