@@ -237,25 +237,10 @@ void gather_panel(const float* src, const int32_t* ra, const int32_t* rh, const 
   }
 }
 
-// Plain loops (vmaskmovps is slow on AMD; the compiler vectorises the runs).
-void copy_panel(const float* src, const int32_t* ra, int64_t na, const int32_t* lo,
-                const int32_t* hi, const int32_t* rel, int64_t nruns, int64_t nr, float* dst) {
-  for (int64_t a = 0; a < na; ++a) {
-    float* d = dst + a * nr;
-    int64_t b = 0;
-    for (int64_t s = 0; s < nruns; ++s) {
-      for (; b < lo[s]; ++b) d[b] = 0.0f;
-      const float* sp = src + (static_cast<int64_t>(ra[a]) + rel[s]);
-      for (; b < hi[s]; ++b) d[b] = sp[b];
-    }
-    for (; b < nr; ++b) d[b] = 0.0f;
-  }
-}
-
 }  // namespace
 
 extern const ConvKernels conv2d_kernels_avx2 = {&im2col, &col2im, &direct_c1, &wgrad_c1_3x3,
                                                 &row_sums, &gather_panel,
-    &copy_panel};
+    &copy_panel_runs};
 
 }  // namespace fv

@@ -101,28 +101,6 @@ void im2col(const ConvGeom* g, const float* x, float* col, int64_t ld) {
   }
 }
 
-// Scatter form: x[c, ih, ow*sw + off] += col row, tap by tap (strided columns).
-void col2im_scatter(const ConvGeom* g, const float* col, int64_t ld, float* x) {
-  const int64_t Cg = g->C / g->groups, OW = g->OW;
-  for (int64_t c = 0; c < Cg; ++c) {
-    for (int64_t i = 0; i < g->kh; ++i) {
-      for (int64_t j = 0; j < g->kw; ++j) {
-        const float* row = col + ((c * g->kh + i) * g->kw + j) * ld;
-        const int64_t off = j * g->dw - g->pl;
-        int64_t lo, hi;
-        valid_range(off, g->sw, g->W, OW, &lo, &hi);
-        for (int64_t oh = 0; oh < g->OH; ++oh) {
-          const int64_t ih = oh * g->sh - g->pt + i * g->dh;
-          if (ih < 0 || ih >= g->H) continue;
-          const float* src = row + oh * OW;
-          float* dst = x + (c * g->H + ih) * g->W;
-          for (int64_t ow = lo; ow < hi; ++ow) dst[ow * g->sw + off] += src[ow];
-        }
-      }
-    }
-  }
-}
-
 // Gather form for column stride 1: each 16-wide piece of an input row is loaded once, gets
 // its taps added in register, and is stored once (the scatter form's overlapping
 // read-modify-write rows stall on store forwarding). Each element still receives its taps in

@@ -33,27 +33,6 @@ void im2col(const ConvGeom* g, const float* x, float* col, int64_t ld) {
   }
 }
 
-void col2im(const ConvGeom* g, const float* col, int64_t ld, float* x) {
-  const int64_t Cg = g->C / g->groups, OW = g->OW;
-  for (int64_t c = 0; c < Cg; ++c) {
-    for (int64_t i = 0; i < g->kh; ++i) {
-      for (int64_t j = 0; j < g->kw; ++j) {
-        const float* row = col + ((c * g->kh + i) * g->kw + j) * ld;
-        const int64_t off = j * g->dw - g->pl;
-        int64_t lo, hi;
-        valid_range(off, g->sw, g->W, OW, &lo, &hi);
-        for (int64_t oh = 0; oh < g->OH; ++oh) {
-          const int64_t ih = oh * g->sh - g->pt + i * g->dh;
-          if (ih < 0 || ih >= g->H) continue;
-          const float* src = row + oh * OW;
-          float* dst = x + (c * g->H + ih) * g->W;
-          for (int64_t ow = lo; ow < hi; ++ow) dst[ow * g->sw + off] += src[ow];
-        }
-      }
-    }
-  }
-}
-
 void direct_c1(const float* xp, int64_t Hp, int64_t Wp, const float* w, const float* bias,
                int64_t O, int64_t kh, int64_t kw, int64_t OH, int64_t OW, bool relu, float* y,
                int64_t y_stride) {
@@ -113,24 +92,11 @@ void gather_panel(const float* src, const int32_t* ra, const int32_t* rh, const 
   }
 }
 
-void copy_panel(const float* src, const int32_t* ra, int64_t na, const int32_t* lo,
-                const int32_t* hi, const int32_t* rel, int64_t nruns, int64_t nr, float* dst) {
-  for (int64_t a = 0; a < na; ++a) {
-    float* d = dst + a * nr;
-    int64_t b = 0;
-    for (int64_t s = 0; s < nruns; ++s) {
-      for (; b < lo[s]; ++b) d[b] = 0.0f;
-      const float* sp = src + (static_cast<int64_t>(ra[a]) + rel[s]);
-      for (; b < hi[s]; ++b) d[b] = sp[b];
-    }
-    for (; b < nr; ++b) d[b] = 0.0f;
-  }
-}
-
 }  // namespace
 
-extern const ConvKernels conv2d_kernels_scalar = {&im2col, &col2im, &direct_c1, &wgrad_c1_3x3,
+extern const ConvKernels conv2d_kernels_scalar = {&im2col, &col2im_scatter, &direct_c1,
+                                                  &wgrad_c1_3x3,
                                                   &row_sums, &gather_panel,
-    &copy_panel};
+    &copy_panel_runs};
 
 }  // namespace fv
