@@ -12,13 +12,15 @@ lr_scheduler); Keras-style model.compile / fit / evaluate / predict on every nn.
 model.save_weights / load_weights in safetensors. CLI: python -m fastvision train|evaluate.
 
 Environment: FASTVISION_ISA=scalar|avx2|avx512 lowers the dispatch level;
-FASTVISION_NUM_THREADS sets the thread pool size. Both are read once, at import.
+FASTVISION_NUM_THREADS sets the thread pool size; FASTVISION_CONV_ALGO=auto|gemm|winograd
+picks the 3x3 convolution algorithm (set_conv_algorithm). All are read once, at import.
 """
 
 from fastvision import _C
 from fastvision import ops
 
 _C._init_from_env()  # FASTVISION_ISA, FASTVISION_NUM_THREADS (ValueError on a bad value)
+_C._init_conv_algorithm_from_env()  # FASTVISION_CONV_ALGO
 
 from fastvision._random import manual_seed  # noqa: E402
 from fastvision.autograd import is_grad_enabled, no_grad  # noqa: E402
@@ -64,6 +66,31 @@ def set_num_threads(n: int) -> None:
     _C.set_num_threads(n)
 
 
+def set_conv_algorithm(algorithm: str) -> None:
+    """How 3x3 stride-1 convolutions (dilation 1, groups 1, padding <= 2) are computed, forward
+    and backward:
+
+      "auto" (default)  Winograd F(2x2, 3x3) where it needs clearly fewer multiplies than
+                        im2col (>= 16 channels in and out, outputs that tile well: the
+                        reference CNN's 32->64 layer on 13x13), im2col GEMM elsewhere;
+      "gemm"            always im2col GEMM (results bitwise those of fastvision.ops.matmul);
+      "winograd"        Winograd wherever it applies.
+
+    Winograd does 2.25x fewer multiplies per output; its rounding differs from im2col's
+    (errors stay within a small multiple of it), and where an input holds +-inf, an output
+    im2col gives as +-inf may come out NaN (inf - inf inside the transforms), as with other
+    libraries' Winograd paths. Small integers give exact results either way."""
+    if not isinstance(algorithm, str):
+        raise TypeError(f"set_conv_algorithm: algorithm must be a str, got "
+                        f"{type(algorithm).__name__}")
+    _C.set_conv_algorithm(algorithm)
+
+
+def get_conv_algorithm() -> str:
+    """The setting made by set_conv_algorithm: 'auto', 'gemm' or 'winograd'."""
+    return _C.get_conv_algorithm()
+
+
 def empty_cache() -> None:
     """Give the cached free output buffers back to the OS.
 
@@ -73,7 +100,7 @@ def empty_cache() -> None:
     _C.empty_cache()
 
 
-__all__ = ["empty_cache", "ops", "isa", "detected_isa", "set_isa", "available_isas", "get_num_threads",
+__all__ = ["empty_cache", "set_conv_algorithm", "get_conv_algorithm", "ops", "isa", "detected_isa", "set_isa", "available_isas", "get_num_threads",
            "set_num_threads", "__version__", "Tensor", "tensor", "zeros", "ones", "randn",
            "no_grad", "is_grad_enabled", "manual_seed", "nn", "optim", "training", "save", "load",
            "WeightsFileError"]

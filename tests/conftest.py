@@ -40,6 +40,21 @@ def threads():
     fv.set_num_threads(before)
 
 
+@pytest.fixture(autouse=True)
+def _restore_conv_algorithm():
+    """A test may switch the conv algorithm (fv.set_conv_algorithm); the next one starts from
+    the setting the session began with."""
+    before = fv.get_conv_algorithm()
+    yield
+    fv.set_conv_algorithm(before)
+
+
+@pytest.fixture
+def conv_algorithm():
+    """fv.set_conv_algorithm, for a test that picks one (restored afterwards)."""
+    return fv.set_conv_algorithm
+
+
 @pytest.fixture
 def rng():
     return np.random.default_rng(1234)

@@ -1,4 +1,8 @@
-"""conv2d / conv2d_relu / conv2d_backward against the float64 reference, at every ISA level."""
+"""conv2d / conv2d_relu / conv2d_backward against the float64 reference, at every ISA level.
+
+These tests pin the im2col / direct paths (fv.set_conv_algorithm("gemm")); the Winograd path
+that "auto" takes for some 3x3 layers has its own file, test_conv_winograd.py.
+"""
 
 import time
 
@@ -12,6 +16,11 @@ from reference import conv as ref
 from tolerances import assert_close
 
 CHANNELS = [1, 2, 3, 7, 8, 9, 16, 17, 33]
+
+
+@pytest.fixture(autouse=True)
+def _gemm_paths(conv_algorithm):
+    conv_algorithm("gemm")
 
 
 def _pad4(p):

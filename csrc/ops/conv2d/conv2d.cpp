@@ -1,7 +1,10 @@
 // conv2d driver: picks a path per shape, splits the work over threads, calls fv::sgemm and
 // the ISA direct kernel (see conv2d.h for the maths and layouts).
 //
-// Paths (chosen from the shape only, never from the ISA or thread count):
+// Paths (chosen from the shape and fastvision.set_conv_algorithm only, never from the ISA or
+// thread count):
+//   winograd  3x3 stride-1 layers where F(2x2, 3x3) pays (or is forced): winograd.cpp, for
+//             each of forward, data gradient and weight gradient.
 //   direct    Cg == 1, stride 1, dilation 1 (first layers with C = 1, depthwise): the ISA
 //             kernel on a zero-padded copy of the input plane; K = kh*kw is too short for GEMM.
 //   pointwise 1x1, stride 1, no padding: the input image already is the col matrix.
@@ -26,6 +29,7 @@
 
 #include "core/parallel.h"
 #include "ops/conv2d/conv2d.h"
+#include "ops/conv2d/winograd.h"
 #include "ops/gemm/gemm.h"
 
 namespace fv {
@@ -98,6 +102,7 @@ void forward_direct(const ConvGeom& g, const float* x, const float* w, const flo
 
 void conv2d_forward(const ConvGeom& g, const float* x, const float* w, const float* bias,
                     bool relu, float* y) {
+  if (winograd_forward_ok(g)) return conv2d_forward_winograd(g, x, w, bias, relu, y);
   if (use_direct(g)) return forward_direct(g, x, w, bias, relu, y);
   if (!use_pointwise(g) && conv2d_packed_ok(g)) {
     return conv2d_forward_packed(g, x, w, bias, relu, y);
@@ -142,6 +147,15 @@ void conv2d_forward(const ConvGeom& g, const float* x, const float* w, const flo
 
 void conv2d_backward(const ConvGeom& g, const float* gy, const float* x, const float* w,
                      float* gx, float* gw, float* gb) {
+  if (gx != nullptr && winograd_backward_data_ok(g)) {
+    conv2d_backward_data_winograd(g, gy, w, gx);
+    gx = nullptr;
+  }
+  if (gw != nullptr && winograd_backward_weight_ok(g)) {
+    conv2d_backward_weight_winograd(g, gy, x, gw);
+    gw = nullptr;
+  }
+  if (gx == nullptr && gw == nullptr && gb == nullptr) return;
   if (!use_pointwise(g) && conv2d_packed_ok(g)) {
     if (gx != nullptr) conv2d_backward_data_packed(g, gy, w, gx);
     if (gw != nullptr && !use_wgrad_direct(g)) conv2d_backward_weight_packed(g, gy, x, gw);

@@ -5,17 +5,30 @@
 //   _C.conv2d_relu(...)   same, relu fused into the GEMM epilogue / direct kernel
 //   _C.conv2d_backward(grad_y, x, w, stride, padding, dilation, groups,
 //                      need_input_grad, need_weight_grad, need_bias_grad) -> (gx, gw, gb)
+//   _C.set_conv_algorithm("auto" | "gemm" | "winograd"), _C.get_conv_algorithm()
 // padding is (ph, pw) or (top, bottom, left, right); the latter serves padding='same' with
 // even kernels in the Python wrapper.
 #include <pybind11/stl.h>
 
+#include <cstdlib>
+#include <string>
+
 #include "core/array.h"
 #include "ops/conv2d/conv2d.h"
+#include "ops/conv2d/winograd.h"
 
 namespace fv {
 namespace {
 
 using Ints = std::vector<int64_t>;
+
+bool parse_conv_algo(const std::string& name, ConvAlgo* a) {
+  if (name == "auto") *a = ConvAlgo::auto_select;
+  else if (name == "gemm") *a = ConvAlgo::gemm;
+  else if (name == "winograd") *a = ConvAlgo::winograd;
+  else return false;
+  return true;
+}
 
 int64_t floor_div(int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
 
@@ -164,6 +177,31 @@ void bind_conv2d(py::module_& m) {
         py::arg("stride") = one, py::arg("padding") = zero, py::arg("dilation") = one,
         py::arg("groups") = 1, py::arg("need_input_grad") = true,
         py::arg("need_weight_grad") = true, py::arg("need_bias_grad") = true);
+  m.def("set_conv_algorithm", [](const std::string& name) {
+    ConvAlgo a;
+    if (!parse_conv_algo(name, &a)) {
+      throw_value_error("set_conv_algorithm: algorithm must be one of auto, gemm, winograd, "
+                        "got '", name, "'");
+    }
+    set_conv_algo(a);
+  }, py::arg("algorithm"));
+  m.def("_init_conv_algorithm_from_env", [] {
+    const char* v = std::getenv("FASTVISION_CONV_ALGO");
+    if (v == nullptr || *v == '\0') return;
+    ConvAlgo a;
+    if (!parse_conv_algo(v, &a)) {
+      throw_value_error("FASTVISION_CONV_ALGO must be one of auto, gemm, winograd, got '", v,
+                        "'");
+    }
+    set_conv_algo(a);
+  });
+  m.def("get_conv_algorithm", [] {
+    switch (conv_algo()) {
+      case ConvAlgo::gemm: return std::string("gemm");
+      case ConvAlgo::winograd: return std::string("winograd");
+      default: return std::string("auto");
+    }
+  });
 }
 
 }  // namespace fv

@@ -1,0 +1,86 @@
+// Winograd F(2x2, 3x3) convolution: 3x3, stride 1, dilation 1, groups 1 (Lavin & Gray 2015).
+//
+// Each 2x2 block of outputs ("tile") is computed from the 4x4 input patch under it:
+//   y_tile = A^T [ sum_c U[c] (.) V[c] ] A,   U = G g G^T (4x4 per (o, c)),  V = B^T d B,
+// so per tile element e = 4a + b (16 of them) the channel sum is a GEMM
+//   M_e[O x T] = U_e[O x C] x V_e[C x T]   over a block of T tiles,
+// 16 multiply-adds per tile and (o, c) pair instead of 4 outputs x 9 taps = 36: 2.25x fewer
+// than im2col (less where an odd output size leaves tiles overhanging the edge).
+//   B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1]   (adds only)
+//   G   = [1 0 0; .5 .5 .5; .5 -.5 .5; 0 0 1]       (halves: exact in binary)
+//   A^T = [1 1 1 0; 0 1 -1 -1]                       (adds only)
+// The backward passes are the same machinery:
+//   data:   gx = conv of gy (padding 2 - p) with the flipped, transposed weights;
+//   weight: dg = G^T [ sum_tiles V_t (.) (A dy_t A^T) ] G, i.e. per element e the GEMM
+//           dU_e[O x C] = Dy_e[O x T] x V_e[C x T]^T over all tiles (dy of overhanging
+//           outputs is 0), then the 4x4 -> 3x3 transform.
+//
+// Numerics: the transforms are adds, subtracts and exact halvings done in one fixed order
+// in every ISA file (no FMA, -ffp-contract=off), so they give the same bits everywhere; the
+// GEMMs are sgemm's. With small integers every step is exact, so results are exact on every
+// ISA. In general the error is a small multiple of im2col's (tests/tolerances.py).
+//
+// Files: winograd.cpp (driver: selection, weight transforms, blocking, threads, GEMMs),
+// winograd_{scalar,avx2,avx512}.cpp (the tile transforms, from winograd_inl.h).
+#pragma once
+
+#include <cstdint>
+
+#include "core/dispatch.h"
+#include "ops/conv2d/conv2d.h"
+
+namespace fv {
+
+// Tile grid of one Winograd convolution over an NCHW tensor with `C` channels of H x W
+// (the transform input) producing OH x OW outputs; tile t (global, over images) is
+// (n, tr, tc) = (t / (TH*TW), t / TW % TH, t % TW); its input patch starts at
+// (2 tr - pt, 2 tc - pl) (reads outside [0,H) x [0,W) are 0) and it covers outputs
+// (2 tr + [0,2), 2 tc + [0,2)) (those outside [0,OH) x [0,OW) are dropped / read as 0).
+struct WinoGeom {
+  int64_t N, C, H, W;  // transform input (x forward, gy for the data gradient)
+  int64_t O, OH, OW;   // outputs per image
+  int64_t pt, pl;
+  int64_t TH, TW;      // tiles per image: ceil(OH / 2) x ceil(OW / 2)
+};
+
+struct WinogradKernels {
+  // Blocks are whole tile rows: t0 and T multiples of TW. Transformed values of element e
+  // live in plane e: row stride ld, plane stride es (the driver pads es off multiples of
+  // 4 KB: 16 planes at such a stride would share one L1 set).
+  // V[e*es + c*ldv + j] = (B^T d B)[e] for tiles j in [0, T) from t0, every channel c < C.
+  void (*input_transform)(const WinoGeom* g, const float* x, int64_t t0, int64_t T, float* V,
+                          int64_t ldv, int64_t es);
+  // y[n, o, 2tr + a, 2tc + b] = relu?(bias[o] + (A^T M A)[a][b]) for the tiles of the block,
+  // from M[e*es + o*ldm + j]; outputs past OH / OW are not written.
+  void (*output_transform)(const WinoGeom* g, const float* M, int64_t ldm, int64_t es, int64_t t0,
+                           int64_t T, const float* bias, bool relu, float* y);
+  // D[e*es + o*ldd + j] = (A dy A^T)[e] for the tiles' 2x2 blocks of dy (N, O, OH, OW)
+  // (dy past OH / OW reads as 0).
+  void (*dy_transform)(const WinoGeom* g, const float* dy, int64_t t0, int64_t T, float* D,
+                       int64_t ldd, int64_t es);
+};
+
+FV_DECLARE_KERNELS(WinogradKernels, winograd_kernels);
+
+// Which convolution algorithm 3x3 stride-1 layers use (fastvision.set_conv_algorithm):
+//   auto      Winograd where it needs clearly fewer multiplies (big enough channel counts,
+//             outputs that tile well), im2col GEMM elsewhere;
+//   gemm      never Winograd;
+//   winograd  Winograd wherever it applies (3x3, stride 1, dilation 1, groups 1, padding <= 2).
+enum class ConvAlgo { auto_select, gemm, winograd };
+void set_conv_algo(ConvAlgo a);
+ConvAlgo conv_algo();
+
+// Whether each pass of this convolution takes the Winograd path (the shape and the setting
+// decide; never the ISA or the thread count).
+bool winograd_forward_ok(const ConvGeom& g);
+bool winograd_backward_data_ok(const ConvGeom& g);
+bool winograd_backward_weight_ok(const ConvGeom& g);
+
+void conv2d_forward_winograd(const ConvGeom& g, const float* x, const float* w,
+                             const float* bias, bool relu, float* y);
+void conv2d_backward_data_winograd(const ConvGeom& g, const float* gy, const float* w, float* gx);
+void conv2d_backward_weight_winograd(const ConvGeom& g, const float* gy, const float* x,
+                                     float* gw);
+
+}  // namespace fv

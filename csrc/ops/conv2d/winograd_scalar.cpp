@@ -1,0 +1,33 @@
+// Winograd tile transforms, scalar (one tile per "vector"): see winograd.h / winograd_inl.h.
+#include "ops/conv2d/winograd_inl.h"
+
+namespace fv {
+namespace {
+
+struct VecScalar {
+  static constexpr int L = 1;
+  using F = float;
+  using K = bool;
+  static F zero() { return 0.0f; }
+  static F add(F a, F b) { return a + b; }
+  static F sub(F a, F b) { return a - b; }
+  static F neg(F a) { return -a; }
+  static F max0(F a) { return a < 0.0f ? 0.0f : a; }  // NaN stays NaN, as torch.relu
+  static F set1(float v) { return v; }
+  static K mask(int64_t lo, int64_t hi) { return lo <= 0 && 0 < hi; }
+  static F load(const float* p, K m) { return m ? *p : 0.0f; }
+  static void store(float* p, K m, F v) {
+    if (m) *p = v;
+  }
+  static F even(F a, F b) { return a; }
+  static F odd(F a, F b) { return b; }
+  static void interleave(F v0, F v1, F* lo, F* hi) {
+    *lo = v0;
+    *hi = v1;
+  }
+};
+
+}  // namespace
+}  // namespace fv
+
+FV_WINOGRAD_TABLE(VecScalar, scalar)

@@ -1,0 +1,230 @@
+"""The Winograd F(2x2, 3x3) conv path (csrc/ops/conv2d/winograd*): forward, data and weight
+gradients against the float64 reference at every ISA level, exactness on small integers,
+thread-count independence, NaN placement, and which layers fv.set_conv_algorithm("auto")
+sends there."""
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from hypothesis import given, strategies as st
+
+import fastvision as fv
+from fastvision import _C
+from reference import conv as ref
+from tolerances import WINOGRAD_EXTRA_K as EXTRA, assert_close
+
+# Channel counts around the vector widths; sizes give odd and even outputs (overhanging
+# tiles), tile rows shorter and longer than a vector (TW = 1 .. 17 tiles per row), padding
+# 0..2 on each side independently.
+CHANNELS = [1, 2, 7, 8, 9, 16, 17, 33]
+
+
+@pytest.fixture(autouse=True)
+def _winograd(conv_algorithm):
+    conv_algorithm("winograd")
+
+
+ONE = (1, 1)
+
+
+# Padding as (top, bottom, left, right) goes through the compiled module (the Python API takes
+# an int, a pair or "same").
+def conv(x, w, b, pad4):
+    return _C.conv2d(x, w, b, ONE, pad4, ONE, 1)
+
+
+def conv_relu(x, w, b, pad4):
+    return _C.conv2d_relu(x, w, b, ONE, pad4, ONE, 1)
+
+
+def conv_backward(gy, x, w, pad4):
+    return _C.conv2d_backward(gy, x, w, ONE, pad4, ONE, 1, True, True, True)
+
+
+def _normwise(abs_sum):
+    """Winograd is normwise, not componentwise, stable: its transforms mix the inputs of a
+    whole 4x4 patch, so an output whose own terms are all 0 can still carry a rounding of its
+    neighbours'. The bound scales with the largest magnitude sum in the tensor."""
+    return np.full_like(abs_sum, abs_sum.max())
+
+
+def _check(x, w, b, pad4, rng):
+    y = conv(x, w, b, pad4)
+    want = ref.conv2d(x, w, b, ONE, pad4, ONE, 1)
+    bound = _normwise(ref.conv2d(np.abs(x), np.abs(w), None if b is None else np.abs(b), ONE,
+                                 pad4, ONE, 1))
+    C, O = x.shape[1], w.shape[0]
+    assert_close(y, want, op="conv2d_winograd", k=C * 9 + 1 + EXTRA, abs_sum=bound)
+    yr = conv_relu(x, w, b, pad4)
+    assert_close(yr, np.maximum(want, 0), op="conv2d_winograd", k=C * 9 + 1 + EXTRA,
+                 abs_sum=bound)
+    gy = rng.standard_normal(y.shape).astype(np.float32)
+    gx, gw, gb = conv_backward(gy, x, w, pad4)
+    rx, rw, rb = ref.conv2d_backward(gy, x, w, ONE, pad4, ONE, 1)
+    ax, aw, ab = ref.conv2d_backward(np.abs(gy), np.abs(x), np.abs(w), ONE, pad4, ONE, 1)
+    N, _, OH, OW = y.shape
+    assert_close(gx, rx, op="conv2d_winograd", k=O * 9 + EXTRA, abs_sum=_normwise(ax))
+    assert_close(gw, rw, op="conv2d_winograd", k=N * OH * OW + EXTRA, abs_sum=_normwise(aw))
+    assert_close(gb, rb, op="conv2d_backward", k=N * OH * OW, abs_sum=ab)
+
+
+@st.composite
+def winograd_cases(draw):
+    C, O = draw(st.sampled_from(CHANNELS)), draw(st.sampled_from(CHANNELS))
+    pad4 = tuple(draw(st.integers(0, 2)) for _ in range(4))
+    H = draw(st.integers(max(1, 3 - pad4[0] - pad4[1]), 20))
+    W = draw(st.integers(max(1, 3 - pad4[2] - pad4[3]), 36))
+    return draw(st.integers(1, 3)), C, O, H, W, pad4, draw(st.booleans())
+
+
+@given(winograd_cases())
+def test_matches_reference(isa, case):
+    N, C, O, H, W, pad4, bias = case
+    rng = np.random.default_rng(N * 1000 + C * 10 + O + H * W)
+    x = rng.standard_normal((N, C, H, W)).astype(np.float32)
+    w = rng.standard_normal((O, C, 3, 3)).astype(np.float32)
+    b = rng.standard_normal(O).astype(np.float32) if bias else None
+    _check(x, w, b, pad4, rng)
+
+
+# The reference CNN's 3x3 layers, a multi-block / multi-chunk batch, wide rows (more than one
+# vector of tiles per tile row), a 1x1 output and padding on one side only.
+CASES = [
+    # N, C, O, H, W, (top, bottom, left, right)
+    (5, 32, 64, 13, 13, (0, 0, 0, 0)),
+    (3, 64, 64, 5, 5, (0, 0, 0, 0)),
+    (21, 16, 17, 9, 8, (1, 1, 1, 1)),
+    (2, 9, 7, 6, 70, (1, 1, 2, 0)),
+    (3, 17, 8, 3, 3, (0, 0, 0, 0)),
+    (2, 8, 33, 7, 34, (2, 0, 0, 2)),
+]
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_cases(isa, rng, case):
+    N, C, O, H, W, pad4 = case
+    x = rng.standard_normal((N, C, H, W)).astype(np.float32)
+    w = rng.standard_normal((O, C, 3, 3)).astype(np.float32)
+    _check(x, w, rng.standard_normal(O).astype(np.float32), pad4, rng)
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_small_integers_exact_on_every_isa(rng, case):
+    """The transforms are adds and exact halvings: on small integers every step is exact, so
+    every ISA gives the exact (reference) result."""
+    N, C, O, H, W, pad4 = case
+    x = rng.integers(-3, 4, (N, C, H, W)).astype(np.float32)
+    w = rng.integers(-3, 4, (O, C, 3, 3)).astype(np.float32)
+    b = rng.integers(-3, 4, O).astype(np.float32)
+    want = ref.conv2d(x, w, b, ONE, pad4, ONE, 1)
+    gy = rng.integers(-3, 4, want.shape).astype(np.float32)
+    wants = (want, np.maximum(want, 0)) + ref.conv2d_backward(gy, x, w, ONE, pad4, ONE, 1)
+    before = fv.isa()
+    try:
+        for level in fv.available_isas():
+            fv.set_isa(level)
+            got = (conv(x, w, b, pad4), conv_relu(x, w, b, pad4)) + conv_backward(gy, x, w, pad4)
+            for g, e in zip(got, wants):
+                np.testing.assert_array_equal(g, e.astype(np.float32), err_msg=level)
+    finally:
+        fv.set_isa(before)
+
+
+@pytest.mark.parametrize("case", [CASES[0], CASES[2], CASES[3]])
+def test_one_vs_two_threads_bitwise(isa, threads, rng, case):
+    N, C, O, H, W, pad4 = case
+    x = rng.standard_normal((N, C, H, W)).astype(np.float32)
+    w = rng.standard_normal((O, C, 3, 3)).astype(np.float32)
+    b = rng.standard_normal(O).astype(np.float32)
+    results = []
+    for n in (1, 2):
+        threads(n)
+        y = conv_relu(x, w, b, pad4)
+        gy = np.random.default_rng(7).standard_normal(y.shape).astype(np.float32)
+        results.append((y,) + conv_backward(gy, x, w, pad4))
+    for a, c in zip(*results):
+        np.testing.assert_array_equal(a.view(np.uint32), c.view(np.uint32))
+
+
+def test_nan_lands_where_the_reference_puts_it(isa):
+    """A NaN input reaches exactly the outputs whose 3x3 window covers it (the transforms
+    never multiply by a structural zero), not the whole 2x2 tile."""
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((1, 16, 9, 9)).astype(np.float32)
+    w = rng.standard_normal((16, 16, 3, 3)).astype(np.float32)
+    for (i, j) in [(0, 0), (3, 4), (8, 8), (5, 0)]:
+        xn = x.copy()
+        xn[0, 3, i, j] = np.nan
+        y = fv.ops.conv2d(xn, w, None, 1, 1)
+        want = ref.conv2d(xn, w, None, ONE, (1, 1, 1, 1), ONE, 1)
+        np.testing.assert_array_equal(np.isnan(y), np.isnan(want))
+
+
+def test_auto_picks_winograd_for_the_reference_conv2_only(conv_algorithm, rng):
+    """"auto" sends the reference CNN's 32->64 layer on 13x13 (forward, both gradients) to
+    Winograd and keeps the 64->64 layer on 5x5 (3x3 outputs: overhanging tiles waste too
+    much) and a first layer (1 input channel) on their im2col / direct paths. Checked by
+    bits: for random inputs the two algorithms never agree on every element."""
+    for (C, O, H), expect in [((32, 64, 13), "winograd"), ((64, 64, 5), "gemm"),
+                              ((1, 32, 28), "gemm")]:
+        x = rng.standard_normal((2, C, H, H)).astype(np.float32)
+        w = rng.standard_normal((O, C, 3, 3)).astype(np.float32)
+        gy = rng.standard_normal((2, O, H - 2, H - 2)).astype(np.float32)
+        runs = {}
+        for algo in ("auto", "gemm", "winograd"):
+            conv_algorithm(algo)
+            runs[algo] = (fv.ops.conv2d(x, w),) + fv.ops.conv2d_backward(
+                gy, x, w, need_input_grad=C > 1, need_bias_grad=False)[:2]
+        other = "gemm" if expect == "winograd" else "winograd"
+        for got, same, diff in zip(runs["auto"], runs[expect], runs[other]):
+            if got is None:
+                continue
+            np.testing.assert_array_equal(got.view(np.uint32), same.view(np.uint32))
+            assert not np.array_equal(got.view(np.uint32), diff.view(np.uint32)), (C, O, H)
+
+
+def test_shapes_winograd_does_not_cover_use_gemm(rng):
+    """Forced "winograd" still computes stride 2, dilation 2, groups 2, 5x5 and padding 3
+    (outside F(2x2, 3x3)) correctly, on the other paths."""
+    x = rng.standard_normal((2, 8, 11, 11)).astype(np.float32)
+    for w_shape, kw in [((8, 8, 3, 3), dict(stride=2)), ((8, 8, 3, 3), dict(dilation=2)),
+                        ((8, 4, 3, 3), dict(groups=2)), ((8, 8, 5, 5), {}),
+                        ((8, 8, 3, 3), dict(padding=3))]:
+        w = rng.standard_normal(w_shape).astype(np.float32)
+        y = fv.ops.conv2d(x, w, **kw)
+        p, s, d = kw.get("padding", 0), kw.get("stride", 1), kw.get("dilation", 1)
+        args = ((s, s), (p, p, p, p), (d, d), kw.get("groups", 1))
+        want = ref.conv2d(x, w, None, *args)
+        bound = ref.conv2d(np.abs(x), np.abs(w), None, *args)
+        assert_close(y, want, op="conv2d", k=w[0].size, abs_sum=bound)
+
+
+def test_setting_errors_and_round_trip():
+    before = fv.get_conv_algorithm()
+    for name in ("gemm", "winograd", "auto"):
+        fv.set_conv_algorithm(name)
+        assert fv.get_conv_algorithm() == name
+    with pytest.raises(ValueError, match=r"set_conv_algorithm: algorithm must be one of auto, "
+                                         r"gemm, winograd, got 'fft'"):
+        fv.set_conv_algorithm("fft")
+    with pytest.raises(TypeError, match="set_conv_algorithm: algorithm must be a str, got int"):
+        fv.set_conv_algorithm(1)
+    assert fv.get_conv_algorithm() == "auto"  # a failed call changes nothing
+    fv.set_conv_algorithm(before)
+
+
+@pytest.mark.parametrize("value,ok", [("gemm", True), ("winograd", True), ("direct", False)])
+def test_environment_variable(value, ok):
+    env = dict(os.environ, SKBUILD_EDITABLE_SKIP="1", FASTVISION_CONV_ALGO=value)
+    r = subprocess.run([sys.executable, "-c", "import fastvision as fv; print(fv.get_conv_algorithm())"],
+                       env=env, capture_output=True, text=True, timeout=120)
+    if ok:
+        assert r.returncode == 0, r.stderr
+        assert r.stdout.strip() == value
+    else:
+        assert r.returncode != 0
+        assert ("ValueError: FASTVISION_CONV_ALGO must be one of auto, gemm, winograd, "
+                "got 'direct'") in r.stderr
