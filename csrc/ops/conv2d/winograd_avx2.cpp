@@ -7,9 +7,11 @@ namespace fv {
 namespace {
 
 struct VecAvx2 {
+  static constexpr bool kPairs = false;
   static constexpr int L = 8;
   using F = __m256;
   using K = __m256i;  // all-ones lanes
+  static K kor(K a, K b) { return _mm256_or_si256(a, b); }
   static F zero() { return _mm256_setzero_ps(); }
   static F add(F a, F b) { return _mm256_add_ps(a, b); }
   static F sub(F a, F b) { return _mm256_sub_ps(a, b); }

@@ -7,9 +7,13 @@ namespace fv {
 namespace {
 
 struct VecAvx512 {
+  static constexpr bool kPairs = true;
   static constexpr int L = 16;
   using F = __m512;
   using K = __mmask16;
+  static K kor(K a, K b) { return static_cast<K>(a | b); }
+  static F compress(K m, F v) { return _mm512_maskz_compress_ps(m, v); }
+  static F expand(K m, F v) { return _mm512_maskz_expand_ps(m, v); }
   static F zero() { return _mm512_setzero_ps(); }
   static F add(F a, F b) { return _mm512_add_ps(a, b); }
   static F sub(F a, F b) { return _mm512_sub_ps(a, b); }

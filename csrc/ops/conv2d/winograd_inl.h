@@ -19,6 +19,9 @@
 //   F even(F a, F b), odd(F a, F b)      lane i = (a ++ b)[2i], (a ++ b)[2i + 1]
 //   void interleave(F v0, F v1, F* lo, F* hi)
 //                                        lo ++ hi = v0[0], v1[0], v0[1], v1[1], ...
+//   K kor(K, K)
+//   kPairs                               true if it has (then Chunk may pack two rows):
+//   F compress(K m, F v), expand(K m, F v)   m's lanes of v to the front / the front to m
 #pragma once
 
 #include <cstdint>
@@ -55,130 +58,269 @@ inline void a2(typename Vec::F p0, typename Vec::F p1, typename Vec::F* r) {
   r[3] = Vec::neg(p1);
 }
 
-// Calls fn(j, n, tr, tc0, cnt) for each chunk of <= L tiles of the block's tile rows: j is the
-// chunk's first tile within the block.
-template <int L, class Fn>
+// A chunk is what one pass of the transforms covers: one segment of <= L consecutive tiles of
+// a tile row or, for rows of at most L/2 - 1 tiles on a Vec with kPairs, two consecutive tile
+// rows at once (lanes [0, L/2) and [L/2, L)). With two segments, the "second vector" of each
+// view is the second row's columns instead of the first row's columns L.. 2L: then the even /
+// odd shuffles hand lanes [0, L/2) the first row's tiles and [L/2, L) the second's, and the
+// interleave gives the first row's outputs in lo and the second's in hi, with no extra work.
+// The two segments' tiles are consecutive in V / M / D (j1 = j0 + cnt0): compress / expand
+// move them between lanes and memory in one access.
+struct Seg {
+  int64_t j, n, tr, tc0, cnt;  // first tile in the block, image, tile row, tile column, count
+};
+
+template <class Vec>
+struct Chunk {
+  Seg seg[2];
+  int ns;      // segments: 1 or 2
+  bool pairs;  // two-row layout (ns may still be 1: the block's odd last row)
+  int64_t total() const { return seg[0].cnt + (ns > 1 ? seg[1].cnt : 0); }
+  // Lanes that hold tiles, and vector v's segment and first column (see above).
+  typename Vec::K tile_lanes() const {
+    if (!pairs) return Vec::mask(0, seg[0].cnt);
+    return Vec::kor(Vec::mask(0, seg[0].cnt),
+                    ns > 1 ? Vec::mask(Vec::L / 2, Vec::L / 2 + seg[1].cnt) : Vec::mask(0, 0));
+  }
+  int seg_of(int v) const { return pairs ? v : 0; }
+  int64_t col_of(int v) const { return pairs ? 0 : v * Vec::L; }
+  bool has(int v) const { return !pairs || v < ns; }
+};
+
+template <class Vec, class Fn>
 inline void for_each_chunk(const WinoGeom* g, int64_t t0, int64_t T, Fn fn) {
-  for (int64_t j = 0; j < T; j += g->TW) {
-    const int64_t row = (t0 + j) / g->TW, n = row / g->TH, tr = row % g->TH;
+  constexpr int L = Vec::L;
+  Chunk<Vec> ch{};
+  ch.pairs = Vec::kPairs && 2 * g->TW + 2 <= L;
+  const int64_t step = ch.pairs ? 2 * g->TW : g->TW;
+  for (int64_t j = 0; j < T; j += step) {
     for (int64_t tc0 = 0; tc0 < g->TW; tc0 += L) {
-      fn(j + tc0, n, tr, tc0, g->TW - tc0 < L ? g->TW - tc0 : L);
+      ch.ns = 0;
+      for (int k = 0; k < (ch.pairs ? 2 : 1) && j + k * g->TW < T; ++k) {
+        const int64_t row = (t0 + j + k * g->TW) / g->TW;
+        ch.seg[k] = Seg{j + k * g->TW + tc0, row / g->TH, row % g->TH, tc0,
+                        g->TW - tc0 < L ? g->TW - tc0 : L};
+        ++ch.ns;
+      }
+      fn(ch);
     }
   }
 }
+
+// Stores the chunk's tiles of v at p (tile j0 of the chunk's first segment).
+template <class Vec>
+inline void store_tiles(const Chunk<Vec>& ch, typename Vec::K lanes, typename Vec::K first_n,
+                        float* p, typename Vec::F v) {
+  if constexpr (Vec::kPairs) {
+    if (ch.pairs) return Vec::store(p, first_n, Vec::compress(lanes, v));
+  }
+  Vec::store(p, lanes, v);
+}
+
+template <class Vec>
+inline typename Vec::F load_tiles(const Chunk<Vec>& ch, typename Vec::K lanes,
+                                  typename Vec::K first_n, const float* p) {
+  if constexpr (Vec::kPairs) {
+    if (ch.pairs) return Vec::expand(lanes, Vec::load(p, first_n));
+  }
+  return Vec::load(p, lanes);
+}
+
+// Runs plan = make(chunk) for up to kBatch chunks at a time, then body(plan, c) for each
+// channel c < nc, chunk after chunk. Channel-outer order walks each input and output plane
+// sequentially; chunk-outer order hopped across all C planes for every chunk and stalled on
+// the loads (perf: a third of the transform time on the first use of loaded data).
+template <class Plan, class Vec, class Make, class Body>
+void run_chunks(const WinoGeom* g, int64_t t0, int64_t T, int64_t nc, Make make, Body body) {
+  constexpr int kBatch = 32;
+  Plan plans[kBatch];
+  int np = 0;
+  auto flush = [&] {
+    for (int64_t c = 0; c < nc; ++c) {
+      for (int i = 0; i < np; ++i) body(plans[i], c);
+    }
+    np = 0;
+  };
+  for_each_chunk<Vec>(g, t0, T, [&](const Chunk<Vec>& ch) {
+    plans[np++] = make(ch);
+    if (np == kBatch) flush();
+  });
+  flush();
+}
+
+template <class Vec>
+struct InputPlan {
+  Chunk<Vec> ch;
+  const float* src[2];        // [vector]: channel 0, row ih0, column iw0 + col_of(v)
+  typename Vec::K m[2][2];    // [view][vector]: columns inside [0, W)
+  bool row_in[2][4];          // [vector][row]
+  int nv;                     // vectors holding needed columns
+  typename Vec::K lanes, first_n;
+};
 
 template <class Vec>
 void input_transform_t(const WinoGeom* g, const float* x, int64_t t0, int64_t T, float* V,
                        int64_t ldv, int64_t es) {
   using F = typename Vec::F;
-  using K = typename Vec::K;
+  using P = InputPlan<Vec>;
   constexpr int L = Vec::L;
   const int64_t C = g->C, H = g->H, W = g->W;
-  for_each_chunk<L>(g, t0, T, [&](int64_t j, int64_t n, int64_t tr, int64_t tc0, int64_t cnt) {
-    // Lane i of tile column tc0 + i reads input columns iw0 + 2i + b, b < 4: two views of
-    // 2L columns each, starting at iw0 (b = 0, 1) and iw0 + 2 (b = 2, 3).
-    const int64_t iw0 = 2 * tc0 - g->pl, ih0 = 2 * tr - g->pt;
-    K m[2][2];  // [view][vector]: columns inside [0, W)
+  // Lane i of a segment's tile column tc0 + i reads input columns iw0 + 2i + b, b < 4: two
+  // views, starting at iw0 (b = 0, 1) and iw0 + 2 (b = 2, 3), of two vectors each.
+  auto make = [&](const Chunk<Vec>& ch) {
+    P p;
+    p.ch = ch;
+    p.nv = 1;
+    for (int v = 0; v < 2; ++v) {
+      const Seg& sg = ch.seg[ch.seg_of(v)];
+      const int64_t iw0 = 2 * sg.tc0 - g->pl + ch.col_of(v), ih0 = 2 * sg.tr - g->pt;
+      const bool used = ch.has(v) && (v == 0 || ch.pairs || 2 * ch.seg[0].cnt + 2 > L);
+      if (v == 1 && used) p.nv = 2;
+      p.src[v] = x + sg.n * C * H * W + ih0 * W + iw0;
+      for (int s = 0; s < 2; ++s) p.m[s][v] = Vec::mask(-(iw0 + 2 * s), W - (iw0 + 2 * s));
+      for (int a = 0; a < 4; ++a) p.row_in[v][a] = used && ih0 + a >= 0 && ih0 + a < H;
+    }
+    p.lanes = ch.tile_lanes();
+    p.first_n = Vec::mask(0, ch.total());
+    return p;
+  };
+  auto body = [&](const P& p, int64_t c) {
+    F r[4][2][2];  // [row of B^T d][view][vector]
     for (int s = 0; s < 2; ++s) {
-      for (int v = 0; v < 2; ++v) {
-        const int64_t first = iw0 + 2 * s + v * L;
-        m[s][v] = Vec::mask(-first, W - first);
+      for (int a = 0; a < 4; ++a) r[a][s][1] = Vec::zero();
+      for (int v = 0; v < p.nv; ++v) {
+        const float* src = p.src[v] + c * H * W + 2 * s;
+        F d[4];
+        for (int a = 0; a < 4; ++a) d[a] = p.row_in[v][a] ? Vec::load(src + a * W, p.m[s][v]) : Vec::zero();
+        F t[4];
+        bt4<Vec>(d[0], d[1], d[2], d[3], t);
+        for (int a = 0; a < 4; ++a) r[a][s][v] = t[a];
       }
     }
-    bool row_in[4];
-    for (int a = 0; a < 4; ++a) row_in[a] = ih0 + a >= 0 && ih0 + a < H;
-    const K store_m = Vec::mask(0, cnt);
-    // A view's second vector is needed only past column L (chunks of > L/2 - 1 tiles).
-    const int nv = 2 * cnt + 2 > L ? 2 : 1;
-    for (int64_t c = 0; c < C; ++c) {
-      const float* xc = x + (n * C + c) * H * W + ih0 * W + iw0;
-      F r[4][2][2];  // [row of B^T d][view][vector]
-      for (int s = 0; s < 2; ++s) {
-        for (int a = 0; a < 4; ++a) r[a][s][1] = Vec::zero();
-        for (int v = 0; v < nv; ++v) {
-          F d[4];
-          for (int a = 0; a < 4; ++a) {
-            d[a] = row_in[a] ? Vec::load(xc + a * W + 2 * s + v * L, m[s][v]) : Vec::zero();
-          }
-          F t[4];
-          bt4<Vec>(d[0], d[1], d[2], d[3], t);
-          for (int a = 0; a < 4; ++a) r[a][s][v] = t[a];
-        }
-      }
-      for (int a = 0; a < 4; ++a) {
-        F v[4];  // row a of B^T d B
-        bt4<Vec>(Vec::even(r[a][0][0], r[a][0][1]), Vec::odd(r[a][0][0], r[a][0][1]),
-                 Vec::even(r[a][1][0], r[a][1][1]), Vec::odd(r[a][1][0], r[a][1][1]), v);
-        for (int b = 0; b < 4; ++b) Vec::store(V + (a * 4 + b) * es + c * ldv + j, store_m, v[b]);
-      }
+    float* dst = V + c * ldv + p.ch.seg[0].j;
+    for (int a = 0; a < 4; ++a) {
+      F v[4];  // row a of B^T d B
+      bt4<Vec>(Vec::even(r[a][0][0], r[a][0][1]), Vec::odd(r[a][0][0], r[a][0][1]),
+               Vec::even(r[a][1][0], r[a][1][1]), Vec::odd(r[a][1][0], r[a][1][1]), v);
+      for (int b = 0; b < 4; ++b) store_tiles<Vec>(p.ch, p.lanes, p.first_n, dst + (a * 4 + b) * es, v[b]);
     }
-  });
+  };
+  run_chunks<P, Vec>(g, t0, T, C, make, body);
 }
+
+template <class Vec>
+struct OutputPlan {
+  Chunk<Vec> ch;
+  float* dst[2];  // lo / hi destination rows (channel 0)
+  typename Vec::K out_m[2];
+  bool row_ok[2][2];  // [lo / hi][a]
+  typename Vec::K lanes, first_n;
+};
 
 template <class Vec>
 void output_transform_t(const WinoGeom* g, const float* M, int64_t ldm, int64_t es, int64_t t0,
                         int64_t T, const float* bias, bool relu, float* y) {
   using F = typename Vec::F;
-  using K = typename Vec::K;
-  constexpr int L = Vec::L;
+  using P = OutputPlan<Vec>;
   const int64_t O = g->O, OH = g->OH, OW = g->OW;
-  for_each_chunk<L>(g, t0, T, [&](int64_t j, int64_t n, int64_t tr, int64_t tc0, int64_t cnt) {
-    const int64_t ncols = OW - 2 * tc0 < 2 * cnt ? OW - 2 * tc0 : 2 * cnt;
-    const K load_m = Vec::mask(0, cnt), lo_m = Vec::mask(0, ncols), hi_m = Vec::mask(0, ncols - L);
-    for (int64_t o = 0; o < O; ++o) {
-      F col[4][2];  // col[b][a] = (A^T m)[a][b]
-      for (int b = 0; b < 4; ++b) {
-        at4<Vec>(Vec::load(M + (0 + b) * es + o * ldm + j, load_m),
-                 Vec::load(M + (4 + b) * es + o * ldm + j, load_m),
-                 Vec::load(M + (8 + b) * es + o * ldm + j, load_m),
-                 Vec::load(M + (12 + b) * es + o * ldm + j, load_m), col[b]);
+  // lo holds the first segment's output columns [0, L); hi its columns [L, 2L) or, with two
+  // segments, the second segment's columns [0, L).
+  auto make = [&](const Chunk<Vec>& ch) {
+    P p;
+    p.ch = ch;
+    for (int h = 0; h < 2; ++h) {
+      const bool used = ch.has(h);
+      const Seg& sg = ch.seg[ch.pairs && used ? h : 0];
+      const int64_t c0 = 2 * sg.tc0 + ch.col_of(h), ncols = OW - c0;
+      const int64_t end = 2 * sg.cnt - ch.col_of(h) < ncols ? 2 * sg.cnt - ch.col_of(h) : ncols;
+      p.dst[h] = y + sg.n * O * OH * OW + 2 * sg.tr * OW + c0;
+      p.out_m[h] = used ? Vec::mask(0, end) : Vec::mask(0, 0);
+      for (int a = 0; a < 2; ++a) p.row_ok[h][a] = used && end > 0 && 2 * sg.tr + a < OH;
+    }
+    p.lanes = ch.tile_lanes();
+    p.first_n = Vec::mask(0, ch.total());
+    return p;
+  };
+  auto body = [&](const P& p, int64_t o) {
+    F col[4][2];  // col[b][a] = (A^T m)[a][b]
+    const float* mo = M + o * ldm + p.ch.seg[0].j;
+    for (int b = 0; b < 4; ++b) {
+      at4<Vec>(load_tiles<Vec>(p.ch, p.lanes, p.first_n, mo + (0 + b) * es),
+               load_tiles<Vec>(p.ch, p.lanes, p.first_n, mo + (4 + b) * es),
+               load_tiles<Vec>(p.ch, p.lanes, p.first_n, mo + (8 + b) * es),
+               load_tiles<Vec>(p.ch, p.lanes, p.first_n, mo + (12 + b) * es), col[b]);
+    }
+    const F bo = Vec::set1(bias != nullptr ? bias[o] : 0.0f);
+    for (int a = 0; a < 2; ++a) {
+      F r[2];
+      at4<Vec>(col[0][a], col[1][a], col[2][a], col[3][a], r);
+      for (int b = 0; b < 2; ++b) {
+        if (bias != nullptr) r[b] = Vec::add(r[b], bo);
+        if (relu) r[b] = Vec::max0(r[b]);
       }
-      for (int a = 0; a < 2 && 2 * tr + a < OH; ++a) {
-        F r[2];
-        at4<Vec>(col[0][a], col[1][a], col[2][a], col[3][a], r);
-        for (int b = 0; b < 2; ++b) {
-          if (bias != nullptr) r[b] = Vec::add(r[b], Vec::set1(bias[o]));
-          if (relu) r[b] = Vec::max0(r[b]);
-        }
-        F lo, hi;
-        Vec::interleave(r[0], r[1], &lo, &hi);
-        float* dst = y + ((n * O + o) * OH + 2 * tr + a) * OW + 2 * tc0;
-        Vec::store(dst, lo_m, lo);
-        if (ncols > L) Vec::store(dst + L, hi_m, hi);
+      F lohi[2];
+      Vec::interleave(r[0], r[1], &lohi[0], &lohi[1]);
+      for (int h = 0; h < 2; ++h) {
+        if (p.row_ok[h][a]) Vec::store(p.dst[h] + o * OH * OW + a * OW, p.out_m[h], lohi[h]);
       }
     }
-  });
+  };
+  run_chunks<P, Vec>(g, t0, T, O, make, body);
 }
+
+template <class Vec>
+struct DyPlan {
+  Chunk<Vec> ch;
+  const float* src[2];
+  typename Vec::K m[2];
+  bool row_in[2][2];  // [vector][row]
+  int nv;
+  typename Vec::K lanes, first_n;
+};
 
 template <class Vec>
 void dy_transform_t(const WinoGeom* g, const float* dy, int64_t t0, int64_t T, float* D,
                     int64_t ldd, int64_t es) {
   using F = typename Vec::F;
-  using K = typename Vec::K;
+  using P = DyPlan<Vec>;
   constexpr int L = Vec::L;
   const int64_t O = g->O, OH = g->OH, OW = g->OW;
-  for_each_chunk<L>(g, t0, T, [&](int64_t j, int64_t n, int64_t tr, int64_t tc0, int64_t cnt) {
-    const int64_t ncols = OW - 2 * tc0;  // dy columns of the chunk inside the output
-    const K m0 = Vec::mask(0, ncols), m1 = Vec::mask(0, ncols - L), store_m = Vec::mask(0, cnt);
-    const bool second = 2 * tr + 1 < OH;
-    const int nv = 2 * cnt > L ? 2 : 1;  // the second vector only for chunks of > L/2 tiles
-    for (int64_t o = 0; o < O; ++o) {
-      const float* p = dy + ((n * O + o) * OH + 2 * tr) * OW + 2 * tc0;
-      F q[4][2];  // [row of A dy][vector]
-      for (int a = 0; a < 4; ++a) q[a][1] = Vec::zero();
-      for (int v = 0; v < nv; ++v) {
-        const K mv = v == 0 ? m0 : m1;
-        F t[4];
-        a2<Vec>(Vec::load(p + v * L, mv), second ? Vec::load(p + OW + v * L, mv) : Vec::zero(), t);
-        for (int a = 0; a < 4; ++a) q[a][v] = t[a];
-      }
-      for (int a = 0; a < 4; ++a) {
-        F w[4];  // row a of A dy A^T
-        a2<Vec>(Vec::even(q[a][0], q[a][1]), Vec::odd(q[a][0], q[a][1]), w);
-        for (int b = 0; b < 4; ++b) Vec::store(D + (a * 4 + b) * es + o * ldd + j, store_m, w[b]);
-      }
+  // Lane i of a segment reads dy columns 2(tc0 + i) + b, b < 2, of rows 2 tr + a, a < 2.
+  auto make = [&](const Chunk<Vec>& ch) {
+    P p;
+    p.ch = ch;
+    p.nv = 1;
+    for (int v = 0; v < 2; ++v) {
+      const Seg& sg = ch.seg[ch.seg_of(v)];
+      const int64_t c0 = 2 * sg.tc0 + ch.col_of(v);
+      const bool used = ch.has(v) && (v == 0 || ch.pairs || 2 * ch.seg[0].cnt > L);
+      if (v == 1 && used) p.nv = 2;
+      p.src[v] = dy + sg.n * O * OH * OW + 2 * sg.tr * OW + c0;
+      p.m[v] = Vec::mask(0, OW - c0);
+      for (int a = 0; a < 2; ++a) p.row_in[v][a] = used && 2 * sg.tr + a < OH;
     }
-  });
+    p.lanes = ch.tile_lanes();
+    p.first_n = Vec::mask(0, ch.total());
+    return p;
+  };
+  auto body = [&](const P& p, int64_t o) {
+    F q[4][2];  // [row of A dy][vector]
+    for (int a = 0; a < 4; ++a) q[a][1] = Vec::zero();
+    for (int v = 0; v < p.nv; ++v) {
+      const float* src = p.src[v] + o * OH * OW;
+      F t[4];
+      a2<Vec>(p.row_in[v][0] ? Vec::load(src, p.m[v]) : Vec::zero(),
+              p.row_in[v][1] ? Vec::load(src + OW, p.m[v]) : Vec::zero(), t);
+      for (int a = 0; a < 4; ++a) q[a][v] = t[a];
+    }
+    float* dst = D + o * ldd + p.ch.seg[0].j;
+    for (int a = 0; a < 4; ++a) {
+      F w[4];  // row a of A dy A^T
+      a2<Vec>(Vec::even(q[a][0], q[a][1]), Vec::odd(q[a][0], q[a][1]), w);
+      for (int b = 0; b < 4; ++b) store_tiles<Vec>(p.ch, p.lanes, p.first_n, dst + (a * 4 + b) * es, w[b]);
+    }
+  };
+  run_chunks<P, Vec>(g, t0, T, O, make, body);
 }
 
 }  // namespace

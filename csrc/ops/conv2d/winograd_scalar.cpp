@@ -5,9 +5,11 @@ namespace fv {
 namespace {
 
 struct VecScalar {
+  static constexpr bool kPairs = false;
   static constexpr int L = 1;
   using F = float;
   using K = bool;
+  static K kor(K a, K b) { return a || b; }
   static F zero() { return 0.0f; }
   static F add(F a, F b) { return a + b; }
   static F sub(F a, F b) { return a - b; }
