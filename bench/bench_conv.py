@@ -1,16 +1,20 @@
 """Quick conv2d timing against torch in the same process (median of repeats, ratios).
 
-    PYTHONPATH=. python bench/bench_conv.py [--threads 2] [--repeats 15]
+    PYTHONPATH=. python bench/bench_conv.py [--threads 2] [--repeats 15] [--algo auto,gemm,winograd]
 Shapes: the reference CNN's 3x3 stride-1 layers at batch 64. Ratio = torch time / ours
-(> 1: we are faster). torch is the best of NCHW and channels_last.
+(> 1: we are faster). torch is the best of NCHW and channels_last. --algo runs our side once
+per fastvision.set_conv_algorithm setting (what auto's Winograd choice was measured with).
 """
 
 import argparse
+import os
 import time
 
 import numpy as np
 
 import fastvision as fv
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # torch's spinning OpenMP workers starve ours on 2 cores
 
 
 def median_times(fns, repeats):
@@ -31,7 +35,15 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--repeats", type=int, default=15)
     ap.add_argument("--batch", type=int, default=64)
+    ap.add_argument("--algo", default="auto", help="comma-separated conv algorithms to time")
     args = ap.parse_args()
+    for algo in args.algo.split(","):
+        fv.set_conv_algorithm(algo)
+        print(f"conv algorithm: {algo}")
+        run(args)
+
+
+def run(args):
     import torch
     import torch.nn.functional as F
     torch.set_num_threads(args.threads)

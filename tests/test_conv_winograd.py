@@ -164,26 +164,29 @@ def test_nan_lands_where_the_reference_puts_it(isa):
 
 
 def test_auto_picks_winograd_for_the_reference_conv2_only(conv_algorithm, rng):
-    """"auto" sends the reference CNN's 32->64 layer on 13x13 (forward, both gradients) to
-    Winograd and keeps the 64->64 layer on 5x5 (3x3 outputs: overhanging tiles waste too
-    much) and a first layer (1 input channel) on their im2col / direct paths. Checked by
-    bits: for random inputs the two algorithms never agree on every element."""
-    for (C, O, H), expect in [((32, 64, 13), "winograd"), ((64, 64, 5), "gemm"),
-                              ((1, 32, 28), "gemm")]:
+    """"auto" sends the reference CNN's 32->64 layer on 13x13 to Winograd for the forward
+    pass and the weight gradient (its data gradient, 64 -> 32 channels, gains nothing) and
+    keeps the 64->64 layer on 5x5 (3x3 outputs: overhanging tiles waste too much) and a first
+    layer (1 input channel) on their im2col / direct paths; a 64 -> 64 layer on 16x16 takes
+    Winograd for all three passes. Checked by bits: for random inputs the two algorithms
+    never agree on every element."""
+    for (C, O, H), expect in [((32, 64, 13), ("winograd", "gemm", "winograd")),
+                              ((64, 64, 5), ("gemm",) * 3),
+                              ((1, 32, 28), ("gemm",) * 3),
+                              ((64, 64, 16), ("winograd",) * 3)]:
         x = rng.standard_normal((2, C, H, H)).astype(np.float32)
         w = rng.standard_normal((O, C, 3, 3)).astype(np.float32)
         gy = rng.standard_normal((2, O, H - 2, H - 2)).astype(np.float32)
         runs = {}
         for algo in ("auto", "gemm", "winograd"):
             conv_algorithm(algo)
-            runs[algo] = (fv.ops.conv2d(x, w),) + fv.ops.conv2d_backward(
-                gy, x, w, need_input_grad=C > 1, need_bias_grad=False)[:2]
-        other = "gemm" if expect == "winograd" else "winograd"
-        for got, same, diff in zip(runs["auto"], runs[expect], runs[other]):
-            if got is None:
-                continue
-            np.testing.assert_array_equal(got.view(np.uint32), same.view(np.uint32))
-            assert not np.array_equal(got.view(np.uint32), diff.view(np.uint32)), (C, O, H)
+            gx, gw, _ = fv.ops.conv2d_backward(gy, x, w, need_bias_grad=False)
+            runs[algo] = (fv.ops.conv2d(x, w), gx, gw)
+        for i, want in enumerate(expect):
+            other = "gemm" if want == "winograd" else "winograd"
+            got = runs["auto"][i].view(np.uint32)
+            np.testing.assert_array_equal(got, runs[want][i].view(np.uint32))
+            assert not np.array_equal(got, runs[other][i].view(np.uint32)), (C, O, H, i)
 
 
 def test_shapes_winograd_does_not_cover_use_gemm(rng):
