@@ -15,6 +15,8 @@
 //   conv2d_packed.cpp / conv2d_packed_wgrad.cpp / conv2d_packed.h
 //                       the im2col shapes' main path: im2col (and gy) written straight into
 //                       the GEMM's packed panels, sgemm_packed_block, one GEMM per batch
+//   winograd.h / winograd.cpp / winograd_{scalar,avx2,avx512}.cpp / winograd_inl.h
+//                       Winograd F(2x2, 3x3) for 3x3 stride-1 layers (fastvision.set_conv_algorithm)
 //   conv2d_bind.cpp     pybind11: validation, allocation, GIL release
 // Tests: tests/test_conv.py against tests/reference/conv.py.
 #pragma once
