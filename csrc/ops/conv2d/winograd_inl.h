@@ -148,42 +148,45 @@ void run_chunks(const WinoGeom* g, int64_t t0, int64_t T, int64_t nc, Make make,
   flush();
 }
 
-template <class Vec>
-struct InputPlan {
+// Where a chunk reads an NCHW tensor (ch channels of rows x cols) for a transform whose tile
+// window is R rows from row 2 tr - off_r, and S views of two vectors each: view s starts at
+// column 2 tc0 - off_c + 2 s (the input transform: R = 4, S = 2 for columns b = 0,1 and 2,3;
+// the dy transform: R = 2, S = 1). Lane i of a segment takes columns 2i and 2i + 1 of each
+// view through the even / odd shuffles.
+template <class Vec, int R, int S>
+struct RowPlan {
   Chunk<Vec> ch;
-  const float* src[2];        // [vector]: channel 0, row ih0, column iw0 + col_of(v)
-  typename Vec::K m[2][2];    // [view][vector]: columns inside [0, W)
-  bool row_in[2][4];          // [vector][row]
-  int nv;                     // vectors holding needed columns
+  const float* src[2];        // [vector]: channel 0, first window row, the view-0 column
+  typename Vec::K m[S][2];    // [view][vector]: columns inside [0, cols)
+  bool row_in[2][R];          // [vector][window row]: inside [0, rows) (and the vector used)
+  int nv;                     // vectors holding needed columns: 1 or 2
   typename Vec::K lanes, first_n;
+
+  RowPlan() = default;
+  RowPlan(const Chunk<Vec>& c, const float* base, int64_t ch_count, int64_t rows, int64_t cols,
+          int64_t off_r, int64_t off_c)
+      : ch(c), nv(1), lanes(c.tile_lanes()), first_n(Vec::mask(0, c.total())) {
+    constexpr int L = Vec::L;
+    for (int v = 0; v < 2; ++v) {
+      const Seg& sg = c.seg[c.seg_of(v)];
+      const int64_t c0 = 2 * sg.tc0 - off_c + c.col_of(v), r0 = 2 * sg.tr - off_r;
+      // The second vector: the second row segment, or columns past L of a long segment.
+      const bool used = c.has(v) && (v == 0 || c.pairs || 2 * c.seg[0].cnt + 2 * (S - 1) > L);
+      if (v == 1 && used) nv = 2;
+      src[v] = base + sg.n * ch_count * rows * cols + r0 * cols + c0;
+      for (int s = 0; s < S; ++s) m[s][v] = Vec::mask(-(c0 + 2 * s), cols - (c0 + 2 * s));
+      for (int a = 0; a < R; ++a) row_in[v][a] = used && r0 + a >= 0 && r0 + a < rows;
+    }
+  }
 };
 
 template <class Vec>
 void input_transform_t(const WinoGeom* g, const float* x, int64_t t0, int64_t T, float* V,
                        int64_t ldv, int64_t es) {
   using F = typename Vec::F;
-  using P = InputPlan<Vec>;
-  constexpr int L = Vec::L;
+  using P = RowPlan<Vec, 4, 2>;
   const int64_t C = g->C, H = g->H, W = g->W;
-  // Lane i of a segment's tile column tc0 + i reads input columns iw0 + 2i + b, b < 4: two
-  // views, starting at iw0 (b = 0, 1) and iw0 + 2 (b = 2, 3), of two vectors each.
-  auto make = [&](const Chunk<Vec>& ch) {
-    P p;
-    p.ch = ch;
-    p.nv = 1;
-    for (int v = 0; v < 2; ++v) {
-      const Seg& sg = ch.seg[ch.seg_of(v)];
-      const int64_t iw0 = 2 * sg.tc0 - g->pl + ch.col_of(v), ih0 = 2 * sg.tr - g->pt;
-      const bool used = ch.has(v) && (v == 0 || ch.pairs || 2 * ch.seg[0].cnt + 2 > L);
-      if (v == 1 && used) p.nv = 2;
-      p.src[v] = x + sg.n * C * H * W + ih0 * W + iw0;
-      for (int s = 0; s < 2; ++s) p.m[s][v] = Vec::mask(-(iw0 + 2 * s), W - (iw0 + 2 * s));
-      for (int a = 0; a < 4; ++a) p.row_in[v][a] = used && ih0 + a >= 0 && ih0 + a < H;
-    }
-    p.lanes = ch.tile_lanes();
-    p.first_n = Vec::mask(0, ch.total());
-    return p;
-  };
+  auto make = [&](const Chunk<Vec>& ch) { return P(ch, x, C, H, W, g->pt, g->pl); };
   auto body = [&](const P& p, int64_t c) {
     F r[4][2][2];  // [row of B^T d][view][vector]
     for (int s = 0; s < 2; ++s) {
@@ -269,48 +272,20 @@ void output_transform_t(const WinoGeom* g, const float* M, int64_t ldm, int64_t 
 }
 
 template <class Vec>
-struct DyPlan {
-  Chunk<Vec> ch;
-  const float* src[2];
-  typename Vec::K m[2];
-  bool row_in[2][2];  // [vector][row]
-  int nv;
-  typename Vec::K lanes, first_n;
-};
-
-template <class Vec>
 void dy_transform_t(const WinoGeom* g, const float* dy, int64_t t0, int64_t T, float* D,
                     int64_t ldd, int64_t es) {
   using F = typename Vec::F;
-  using P = DyPlan<Vec>;
-  constexpr int L = Vec::L;
+  using P = RowPlan<Vec, 2, 1>;
   const int64_t O = g->O, OH = g->OH, OW = g->OW;
-  // Lane i of a segment reads dy columns 2(tc0 + i) + b, b < 2, of rows 2 tr + a, a < 2.
-  auto make = [&](const Chunk<Vec>& ch) {
-    P p;
-    p.ch = ch;
-    p.nv = 1;
-    for (int v = 0; v < 2; ++v) {
-      const Seg& sg = ch.seg[ch.seg_of(v)];
-      const int64_t c0 = 2 * sg.tc0 + ch.col_of(v);
-      const bool used = ch.has(v) && (v == 0 || ch.pairs || 2 * ch.seg[0].cnt > L);
-      if (v == 1 && used) p.nv = 2;
-      p.src[v] = dy + sg.n * O * OH * OW + 2 * sg.tr * OW + c0;
-      p.m[v] = Vec::mask(0, OW - c0);
-      for (int a = 0; a < 2; ++a) p.row_in[v][a] = used && 2 * sg.tr + a < OH;
-    }
-    p.lanes = ch.tile_lanes();
-    p.first_n = Vec::mask(0, ch.total());
-    return p;
-  };
+  auto make = [&](const Chunk<Vec>& ch) { return P(ch, dy, O, OH, OW, 0, 0); };
   auto body = [&](const P& p, int64_t o) {
     F q[4][2];  // [row of A dy][vector]
     for (int a = 0; a < 4; ++a) q[a][1] = Vec::zero();
     for (int v = 0; v < p.nv; ++v) {
       const float* src = p.src[v] + o * OH * OW;
       F t[4];
-      a2<Vec>(p.row_in[v][0] ? Vec::load(src, p.m[v]) : Vec::zero(),
-              p.row_in[v][1] ? Vec::load(src + OW, p.m[v]) : Vec::zero(), t);
+      a2<Vec>(p.row_in[v][0] ? Vec::load(src, p.m[0][v]) : Vec::zero(),
+              p.row_in[v][1] ? Vec::load(src + OW, p.m[0][v]) : Vec::zero(), t);
       for (int a = 0; a < 4; ++a) q[a][v] = t[a];
     }
     float* dst = D + o * ldd + p.ch.seg[0].j;
