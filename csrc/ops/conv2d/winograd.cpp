@@ -32,13 +32,11 @@ std::atomic<int> g_algo{static_cast<int>(ConvAlgo::auto_select)};
 
 constexpr int64_t kChunk = 8;              // images per weight-gradient chunk (determinism)
 constexpr int64_t kBlockFloats = 160 * 1024;  // V + M of one block: ~640 KB, inside L2
-constexpr int64_t kInt32Max = 0x7fffffff;
 
 // The shapes Winograd F(2x2, 3x3) computes at all: the data gradient's padding is 2 - p.
 bool applies(const ConvGeom& g) {
   return g.kh == 3 && g.kw == 3 && g.sh == 1 && g.sw == 1 && g.dh == 1 && g.dw == 1 &&
-         g.groups == 1 && g.pt <= 2 && g.pb <= 2 && g.pl <= 2 && g.pr <= 2 &&
-         g.N * g.C * g.H * g.W <= kInt32Max && g.N * g.O * g.OH * g.OW <= kInt32Max;
+         g.groups == 1 && g.pt <= 2 && g.pb <= 2 && g.pl <= 2 && g.pr <= 2;
 }
 
 // Whether Winograd pays for a conv of in_ch -> out_ch channels with OH x OW outputs: its
