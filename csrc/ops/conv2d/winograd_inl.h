@@ -107,23 +107,22 @@ inline void for_each_chunk(const WinoGeom* g, int64_t t0, int64_t T, Fn fn) {
   }
 }
 
-// Stores the chunk's tiles of v at p (tile j0 of the chunk's first segment).
+// Stores the chunk's tiles of v at p (tile j of the chunk's first segment): with kPairs the
+// tile lanes are compressed to the front first (for a single segment they already are, and
+// compress leaves them), then the first total() floats are stored. Branch-free on purpose.
 template <class Vec>
-inline void store_tiles(const Chunk<Vec>& ch, typename Vec::K lanes, typename Vec::K first_n,
-                        float* p, typename Vec::F v) {
-  if constexpr (Vec::kPairs) {
-    if (ch.pairs) return Vec::store(p, first_n, Vec::compress(lanes, v));
-  }
-  Vec::store(p, lanes, v);
+inline void store_tiles(typename Vec::K lanes, typename Vec::K first_n, float* p,
+                        typename Vec::F v) {
+  if constexpr (Vec::kPairs) v = Vec::compress(lanes, v);
+  Vec::store(p, first_n, v);
 }
 
 template <class Vec>
-inline typename Vec::F load_tiles(const Chunk<Vec>& ch, typename Vec::K lanes,
-                                  typename Vec::K first_n, const float* p) {
-  if constexpr (Vec::kPairs) {
-    if (ch.pairs) return Vec::expand(lanes, Vec::load(p, first_n));
-  }
-  return Vec::load(p, lanes);
+inline typename Vec::F load_tiles(typename Vec::K lanes, typename Vec::K first_n,
+                                  const float* p) {
+  typename Vec::F v = Vec::load(p, first_n);
+  if constexpr (Vec::kPairs) v = Vec::expand(lanes, v);
+  return v;
 }
 
 // Runs plan = make(chunk) for up to kBatch chunks at a time, then body(plan, c) for each
@@ -155,27 +154,29 @@ void run_chunks(const WinoGeom* g, int64_t t0, int64_t T, int64_t nc, Make make,
 // view through the even / odd shuffles.
 template <class Vec, int R, int S>
 struct RowPlan {
-  Chunk<Vec> ch;
-  const float* src[2];        // [vector]: channel 0, first window row, the view-0 column
-  typename Vec::K m[S][2];    // [view][vector]: columns inside [0, cols)
-  bool row_in[2][R];          // [vector][window row]: inside [0, rows) (and the vector used)
-  int nv;                     // vectors holding needed columns: 1 or 2
+  const float* src[2];          // [vector]: channel 0, first window row, the view-0 column
+  typename Vec::K m[S][2][R];   // [view][vector][window row]: columns inside [0, cols), row
+                                // inside [0, rows), vector in use (else 0: a zero, no access)
   typename Vec::K lanes, first_n;
+  int64_t j;                    // the chunk's first tile in the block
 
   RowPlan() = default;
   RowPlan(const Chunk<Vec>& c, const float* base, int64_t ch_count, int64_t rows, int64_t cols,
           int64_t off_r, int64_t off_c)
-      : ch(c), nv(1), lanes(c.tile_lanes()), first_n(Vec::mask(0, c.total())) {
+      : lanes(c.tile_lanes()), first_n(Vec::mask(0, c.total())), j(c.seg[0].j) {
     constexpr int L = Vec::L;
     for (int v = 0; v < 2; ++v) {
       const Seg& sg = c.seg[c.seg_of(v)];
       const int64_t c0 = 2 * sg.tc0 - off_c + c.col_of(v), r0 = 2 * sg.tr - off_r;
       // The second vector: the second row segment, or columns past L of a long segment.
       const bool used = c.has(v) && (v == 0 || c.pairs || 2 * c.seg[0].cnt + 2 * (S - 1) > L);
-      if (v == 1 && used) nv = 2;
       src[v] = base + sg.n * ch_count * rows * cols + r0 * cols + c0;
-      for (int s = 0; s < S; ++s) m[s][v] = Vec::mask(-(c0 + 2 * s), cols - (c0 + 2 * s));
-      for (int a = 0; a < R; ++a) row_in[v][a] = used && r0 + a >= 0 && r0 + a < rows;
+      for (int s = 0; s < S; ++s) {
+        const typename Vec::K cm = Vec::mask(-(c0 + 2 * s), cols - (c0 + 2 * s));
+        for (int a = 0; a < R; ++a) {
+          m[s][v][a] = used && r0 + a >= 0 && r0 + a < rows ? cm : Vec::mask(0, 0);
+        }
+      }
     }
   }
 };
@@ -190,22 +191,20 @@ void input_transform_t(const WinoGeom* g, const float* x, int64_t t0, int64_t T,
   auto body = [&](const P& p, int64_t c) {
     F r[4][2][2];  // [row of B^T d][view][vector]
     for (int s = 0; s < 2; ++s) {
-      for (int a = 0; a < 4; ++a) r[a][s][1] = Vec::zero();
-      for (int v = 0; v < p.nv; ++v) {
+      for (int v = 0; v < 2; ++v) {
         const float* src = p.src[v] + c * H * W + 2 * s;
-        F d[4];
-        for (int a = 0; a < 4; ++a) d[a] = p.row_in[v][a] ? Vec::load(src + a * W, p.m[s][v]) : Vec::zero();
         F t[4];
-        bt4<Vec>(d[0], d[1], d[2], d[3], t);
+        bt4<Vec>(Vec::load(src, p.m[s][v][0]), Vec::load(src + W, p.m[s][v][1]),
+                 Vec::load(src + 2 * W, p.m[s][v][2]), Vec::load(src + 3 * W, p.m[s][v][3]), t);
         for (int a = 0; a < 4; ++a) r[a][s][v] = t[a];
       }
     }
-    float* dst = V + c * ldv + p.ch.seg[0].j;
+    float* dst = V + c * ldv + p.j;
     for (int a = 0; a < 4; ++a) {
       F v[4];  // row a of B^T d B
       bt4<Vec>(Vec::even(r[a][0][0], r[a][0][1]), Vec::odd(r[a][0][0], r[a][0][1]),
                Vec::even(r[a][1][0], r[a][1][1]), Vec::odd(r[a][1][0], r[a][1][1]), v);
-      for (int b = 0; b < 4; ++b) store_tiles<Vec>(p.ch, p.lanes, p.first_n, dst + (a * 4 + b) * es, v[b]);
+      for (int b = 0; b < 4; ++b) store_tiles<Vec>(p.lanes, p.first_n, dst + (a * 4 + b) * es, v[b]);
     }
   };
   run_chunks<P, Vec>(g, t0, T, C, make, body);
@@ -213,11 +212,10 @@ void input_transform_t(const WinoGeom* g, const float* x, int64_t t0, int64_t T,
 
 template <class Vec>
 struct OutputPlan {
-  Chunk<Vec> ch;
-  float* dst[2];  // lo / hi destination rows (channel 0)
-  typename Vec::K out_m[2];
-  bool row_ok[2][2];  // [lo / hi][a]
+  float* dst[2];                  // lo / hi destination rows (channel 0, a = 0)
+  typename Vec::K out_m[2][2];    // [lo / hi][a]: columns inside the output, row inside, used
   typename Vec::K lanes, first_n;
+  int64_t j;
 };
 
 template <class Vec>
@@ -230,28 +228,29 @@ void output_transform_t(const WinoGeom* g, const float* M, int64_t ldm, int64_t 
   // segments, the second segment's columns [0, L).
   auto make = [&](const Chunk<Vec>& ch) {
     P p;
-    p.ch = ch;
     for (int h = 0; h < 2; ++h) {
       const bool used = ch.has(h);
       const Seg& sg = ch.seg[ch.pairs && used ? h : 0];
       const int64_t c0 = 2 * sg.tc0 + ch.col_of(h), ncols = OW - c0;
       const int64_t end = 2 * sg.cnt - ch.col_of(h) < ncols ? 2 * sg.cnt - ch.col_of(h) : ncols;
       p.dst[h] = y + sg.n * O * OH * OW + 2 * sg.tr * OW + c0;
-      p.out_m[h] = used ? Vec::mask(0, end) : Vec::mask(0, 0);
-      for (int a = 0; a < 2; ++a) p.row_ok[h][a] = used && end > 0 && 2 * sg.tr + a < OH;
+      for (int a = 0; a < 2; ++a) {
+        p.out_m[h][a] = used && 2 * sg.tr + a < OH ? Vec::mask(0, end) : Vec::mask(0, 0);
+      }
     }
     p.lanes = ch.tile_lanes();
     p.first_n = Vec::mask(0, ch.total());
+    p.j = ch.seg[0].j;
     return p;
   };
   auto body = [&](const P& p, int64_t o) {
     F col[4][2];  // col[b][a] = (A^T m)[a][b]
-    const float* mo = M + o * ldm + p.ch.seg[0].j;
+    const float* mo = M + o * ldm + p.j;
     for (int b = 0; b < 4; ++b) {
-      at4<Vec>(load_tiles<Vec>(p.ch, p.lanes, p.first_n, mo + (0 + b) * es),
-               load_tiles<Vec>(p.ch, p.lanes, p.first_n, mo + (4 + b) * es),
-               load_tiles<Vec>(p.ch, p.lanes, p.first_n, mo + (8 + b) * es),
-               load_tiles<Vec>(p.ch, p.lanes, p.first_n, mo + (12 + b) * es), col[b]);
+      at4<Vec>(load_tiles<Vec>(p.lanes, p.first_n, mo + (0 + b) * es),
+               load_tiles<Vec>(p.lanes, p.first_n, mo + (4 + b) * es),
+               load_tiles<Vec>(p.lanes, p.first_n, mo + (8 + b) * es),
+               load_tiles<Vec>(p.lanes, p.first_n, mo + (12 + b) * es), col[b]);
     }
     const F bo = Vec::set1(bias != nullptr ? bias[o] : 0.0f);
     for (int a = 0; a < 2; ++a) {
@@ -263,9 +262,7 @@ void output_transform_t(const WinoGeom* g, const float* M, int64_t ldm, int64_t 
       }
       F lohi[2];
       Vec::interleave(r[0], r[1], &lohi[0], &lohi[1]);
-      for (int h = 0; h < 2; ++h) {
-        if (p.row_ok[h][a]) Vec::store(p.dst[h] + o * OH * OW + a * OW, p.out_m[h], lohi[h]);
-      }
+      for (int h = 0; h < 2; ++h) Vec::store(p.dst[h] + o * OH * OW + a * OW, p.out_m[h][a], lohi[h]);
     }
   };
   run_chunks<P, Vec>(g, t0, T, O, make, body);
@@ -280,19 +277,17 @@ void dy_transform_t(const WinoGeom* g, const float* dy, int64_t t0, int64_t T, f
   auto make = [&](const Chunk<Vec>& ch) { return P(ch, dy, O, OH, OW, 0, 0); };
   auto body = [&](const P& p, int64_t o) {
     F q[4][2];  // [row of A dy][vector]
-    for (int a = 0; a < 4; ++a) q[a][1] = Vec::zero();
-    for (int v = 0; v < p.nv; ++v) {
+    for (int v = 0; v < 2; ++v) {
       const float* src = p.src[v] + o * OH * OW;
       F t[4];
-      a2<Vec>(p.row_in[v][0] ? Vec::load(src, p.m[0][v]) : Vec::zero(),
-              p.row_in[v][1] ? Vec::load(src + OW, p.m[0][v]) : Vec::zero(), t);
+      a2<Vec>(Vec::load(src, p.m[0][v][0]), Vec::load(src + OW, p.m[0][v][1]), t);
       for (int a = 0; a < 4; ++a) q[a][v] = t[a];
     }
-    float* dst = D + o * ldd + p.ch.seg[0].j;
+    float* dst = D + o * ldd + p.j;
     for (int a = 0; a < 4; ++a) {
       F w[4];  // row a of A dy A^T
       a2<Vec>(Vec::even(q[a][0], q[a][1]), Vec::odd(q[a][0], q[a][1]), w);
-      for (int b = 0; b < 4; ++b) store_tiles<Vec>(p.ch, p.lanes, p.first_n, dst + (a * 4 + b) * es, w[b]);
+      for (int b = 0; b < 4; ++b) store_tiles<Vec>(p.lanes, p.first_n, dst + (a * 4 + b) * es, w[b]);
     }
   };
   run_chunks<P, Vec>(g, t0, T, O, make, body);
