@@ -184,6 +184,46 @@ def test_fused_sequential_equals_layer_by_layer(rng):
     np.testing.assert_array_equal(model(x).data, y.data)
 
 
+@pytest.mark.parametrize("pool", [dict(kernel_size=2), dict(kernel_size=3, stride=2, padding=1),
+                                  dict(kernel_size=3, stride=2, ceil_mode=True),
+                                  dict(kernel_size=2, stride=1, dilation=2)])
+def test_fused_conv_relu_pool_gradients_equal_layer_by_layer(rng, pool):
+    """Sequential runs Conv2d, ReLU, MaxPool2d as one node whose backward masks the pooled
+    gradient instead of the full-size one: the gradients must be those of the three layers
+    run one by one, bit for bit (overlapping and padded windows included). Inputs with ties at
+    0 (relu zeros pooled together) and NaN are in the batch."""
+    fv.manual_seed(5)
+    model = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(**pool),
+                          nn.Flatten())
+    x = rng.standard_normal((2, 3, 9, 10)).astype(np.float32)
+    x[0, :, :4, :4] = -5.0  # a corner where every relu output (and the pooled max) is 0 ...
+    model[0].bias.data[:] = np.where(np.arange(8) % 2 == 0, -3.0, 0.1)  # ... in half the maps
+    g = None
+    grads = []
+    for fused in (True, False):
+        xt = fv.Tensor(x.copy(), requires_grad=True)
+        model.zero_grad()
+        if fused:
+            y = model(xt)
+        else:
+            y = xt
+            for layer in model:
+                y = layer(y)
+        if g is None:
+            g = rng.standard_normal(y.shape).astype(np.float32)
+        y.backward(g)
+        grads.append([y.data, xt.grad.data] + [p.grad.data for p in model.parameters()])
+    assert (grads[0][0] == 0).any()  # the zero ties happened
+    for a, b in zip(*grads):
+        np.testing.assert_array_equal(a.view(np.uint32), b.view(np.uint32))
+
+
+def test_pool_with_indices_is_not_fused(rng):
+    model = nn.Sequential(nn.Conv2d(1, 2, 3), nn.ReLU(), nn.MaxPool2d(2, return_indices=True))
+    y, idx = model(rng.standard_normal((1, 1, 6, 6)).astype(np.float32))
+    assert y.shape == (1, 2, 2, 2) and idx.shape == (1, 2, 2, 2)
+
+
 def test_module_api():
     fv.manual_seed(0)
     model = reference_model()

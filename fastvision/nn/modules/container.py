@@ -2,7 +2,10 @@
 
 A Conv2d or Linear (exactly those classes) directly followed by a ReLU runs as one fused
 kernel call (conv2d_relu / linear_relu): the same values and gradients as the two layers,
-one pass fewer over the activation. A ValueError from a layer is re-raised naming its index.
+one pass fewer over the activation. A Conv2d, ReLU, MaxPool2d (without return_indices) runs
+as one autograd node (F.conv2d_relu_max_pool2d): the relu's gradient mask is applied to the
+pooled gradient, a quarter of the size. A ValueError from a layer is re-raised naming its
+index.
 """
 
 from collections import OrderedDict
@@ -11,6 +14,7 @@ from fastvision.nn.modules.activation import ReLU
 from fastvision.nn.modules.conv import Conv2d
 from fastvision.nn.modules.linear import Linear
 from fastvision.nn.modules.module import Module
+from fastvision.nn.modules.pooling import MaxPool2d
 
 _FUSABLE = (Conv2d, Linear)
 
@@ -54,9 +58,14 @@ class Sequential(Module):
         while i < len(mods):
             m = mods[i]
             fuse = type(m) in _FUSABLE and i + 1 < len(mods) and type(mods[i + 1]) is ReLU
+            pool = (fuse and type(m) is Conv2d and i + 2 < len(mods)
+                    and type(mods[i + 2]) is MaxPool2d and not mods[i + 2].return_indices)
             try:
-                x = m.forward_relu(x) if fuse else m(x)
+                if pool:
+                    x = m.forward_relu_max_pool(x, mods[i + 2])
+                else:
+                    x = m.forward_relu(x) if fuse else m(x)
             except ValueError as e:
                 raise ValueError(f"Sequential layer {i}: {e}") from None
-            i += 2 if fuse else 1
+            i += 3 if pool else (2 if fuse else 1)
         return x

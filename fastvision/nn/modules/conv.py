@@ -58,6 +58,15 @@ class Conv2d(Module):
         return F.conv2d_relu(x, self.weight, self.bias, self.stride, self.padding,
                              self.dilation, self.groups)
 
+    def forward_relu_max_pool(self, x, pool):
+        """pool(relu(self(x))) as one autograd node (used by Sequential for Conv2d, ReLU,
+        MaxPool2d)."""
+        self._check(x)
+        return F.conv2d_relu_max_pool2d(
+            x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups,
+            kernel_size=pool.kernel_size, pool_stride=pool.stride, pool_padding=pool.padding,
+            pool_dilation=pool.dilation, ceil_mode=pool.ceil_mode)
+
     def extra_repr(self):
         s = (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
              f"stride={self.stride}")
