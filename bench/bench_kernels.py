@@ -142,7 +142,9 @@ def make_header(args, torch, peak_desc, timer, numpy_limited):
                         if REEXEC_MARK in os.environ else
                         "OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE not set"),
         "timing": (f"validate first; warm-up, then median of adaptive repeats (~{timer.target_s:g} s "
-                   f"per implementation, at least {timer.min_reps}); ms per call"),
+                   f"per implementation, at least {timer.min_reps}), taken in 5 interleaved "
+                   f"turns per implementation so load drifts on this shared machine hit all "
+                   f"alike; ms per call"),
         "ratios": "baseline time / fastvision time (> 1: fastvision faster); GB/s = bytes read + written",
         "torch calls": TORCH_NOTE,
     }

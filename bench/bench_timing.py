@@ -49,6 +49,39 @@ class Timer:
         return {"median_s": statistics.median(samples), "min_s": min(samples),
                 "repeats": reps, "inner": inner}
 
+    def measure_interleaved(self, fns, rounds=5, settle_s=None):
+        """{name: stats} for several callables timed in `rounds` turns each, taken in turn
+        (A B C A B C ...), so that a change of machine load during the case (the machine is
+        shared, and the load drifts over seconds) hits every contender alike instead of
+        whichever happened to be timed then. Each turn is ~target_s / rounds long; after a
+        turn of `name` the loop sleeps settle_s.get(name, 0) (spinning pool threads)."""
+        settle_s = settle_s or {}
+        plan = {}
+        for name, fn in fns.items():
+            t_end = time.perf_counter() + self.warmup_s
+            fn()
+            while time.perf_counter() < t_end:
+                fn()
+            t0 = time.perf_counter()
+            fn()
+            first = max(time.perf_counter() - t0, 1e-9)
+            inner = max(1, int(self.min_sample_s / first))
+            reps = max(self.min_reps, min(self.max_reps, int(self.target_s / (first * inner))))
+            plan[name] = (inner, max(1, -(-reps // rounds)))
+            time.sleep(settle_s.get(name, 0))
+        samples = {name: [] for name in fns}
+        for _ in range(rounds):
+            for name, fn in fns.items():
+                inner, per_turn = plan[name]
+                for _ in range(per_turn):
+                    t0 = time.perf_counter()
+                    for _ in range(inner):
+                        fn()
+                    samples[name].append((time.perf_counter() - t0) / inner)
+                time.sleep(settle_s.get(name, 0))
+        return {name: {"median_s": statistics.median(v), "min_s": min(v), "repeats": len(v),
+                       "inner": plan[name][0], "rounds": rounds} for name, v in samples.items()}
+
 
 class LoadMeter:
     """CPU time other processes used while the benchmark ran, in cores on average.
