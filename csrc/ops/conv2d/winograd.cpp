@@ -116,45 +116,59 @@ void transform_weights(const float* w, int64_t O, int64_t C, bool data_grad, flo
   });
 }
 
-// Plane stride for 16 planes of rows x ld floats: padded by 16 floats (64 B) when it is a
-// multiple of 1 KB, so the planes fall in different L1 sets instead of all in one.
-int64_t plane_stride(int64_t rows, int64_t ld) {
-  const int64_t es = rows * ld;
-  return es % 256 == 0 ? es + 16 : es;
+// Pads a plane stride off multiples of 1 KB by 16 floats (64 B), so the 16 planes fall in
+// different L1 sets instead of all in one.
+int64_t pad_plane(int64_t es) { return es % 256 == 0 ? es + 16 : es; }
+
+// Row-major planes of `rows` rows of ld tiles.
+WinoLayout row_major(int64_t rows, int64_t ld) { return WinoLayout{ld, 0, ld, pad_plane(rows * ld)}; }
+
+// The GEMM's packed B panels of C rows (sgemm_packed_block's layout, one K block: C <= kc).
+WinoLayout b_panels(int64_t C, int64_t T, int64_t nr) {
+  return WinoLayout{nr, C * nr, nr, pad_plane(round_up(T, nr) * C)};
 }
 
 // The Winograd conv of `in` (N x wg.C x H x W) with the transformed weights U into out.
-// U_e is packed once per call (sgemm_pack_a); each block's V_e is packed per K block into
-// the thread's B panel, and sgemm_packed_block runs the micro-kernel on aligned panels
-// (the unpacked small-GEMM path reached only ~65% of peak on these short-K products).
+// U_e is packed once per call (sgemm_pack_a). When the C channels fit one GEMM K block, the
+// input transform writes V straight in the packed B layout and sgemm_packed_block reads it
+// there; otherwise V is row-major and each K block is packed from it.
 void run_forward(const WinoGeom& wg, const float* in, const float* U, const float* bias,
                  bool relu, float* out) {
   const WinogradKernels& k = kWino.cpu();
   const int64_t C = wg.C, O = wg.O;
   const int64_t total = wg.N * wg.TH * wg.TW;
   const int64_t T = block_tiles(wg), ldt = round_up(T, 16);
-  const int64_t es_v = plane_stride(C, ldt), es_m = plane_stride(O, ldt);
   const GemmPacking pk = sgemm_packing();
+  const int64_t kc = pk.kc;
+  const bool packed = C <= kc;
+  const WinoLayout lay_v = packed ? b_panels(C, T, pk.nr) : row_major(C, ldt);
+  const WinoLayout lay_m = row_major(O, ldt);
   const int64_t a_size = sgemm_packed_a_size(O, C);
-  const int64_t kc = pk.kc, b_size = min64(kc, C) * round_up(T, pk.nr) + 64;
+  const int64_t b_size = packed ? 0 : kc * round_up(T, pk.nr) + 64;
   const Scratch Upack(4, 16 * a_size);
   parallel_for(16, 1, [&](int64_t b, int64_t e) {
     for (int64_t i = b; i < e; ++i) sgemm_pack_a(false, O, C, U + i * O * C, C, Upack.get() + i * a_size);
   });
   conv_packed::run_pulled(ceil_div(total, T), [&](const conv_packed::Puller& pull) {
-    const Scratch V(0, 16 * es_v), M(1, 16 * es_m), B(2, b_size);
+    const Scratch V(0, 16 * lay_v.es + 64), M(1, 16 * lay_m.es), B(2, b_size);
     for (int64_t b = pull(); b >= 0; b = pull()) {
       const int64_t t0 = b * T, cnt = min64(T, total - t0);
-      k.input_transform(&wg, in, t0, cnt, V.get(), ldt, es_v);
+      k.input_transform(&wg, in, t0, cnt, V.get(), &lay_v);
       for (int e = 0; e < 16; ++e) {
+        const float* ue = Upack.get() + e * a_size;
+        float* me = M.get() + e * lay_m.es;
+        if (packed) {
+          sgemm_packed_block(O, cnt, C, ue, V.get() + e * lay_v.es, false, true, me, ldt);
+          continue;
+        }
         for (int64_t pc = 0; pc < C; pc += kc) {
           const int64_t kb = min64(kc, C - pc);
-          sgemm_pack_b(false, kb, cnt, V.get() + e * es_v + pc * ldt, ldt, B.get());
-          sgemm_packed_block(O, cnt, kb, Upack.get() + e * a_size + round_up(O, pk.mr) * pc,
-                             B.get(), pc > 0, pc + kb == C, M.get() + e * es_m, ldt);
+          sgemm_pack_b(false, kb, cnt, V.get() + e * lay_v.es + pc * ldt, ldt, B.get());
+          sgemm_packed_block(O, cnt, kb, ue + round_up(O, pk.mr) * pc, B.get(), pc > 0,
+                             pc + kb == C, me, ldt);
         }
       }
-      k.output_transform(&wg, M.get(), ldt, es_m, t0, cnt, bias, relu, out);
+      k.output_transform(&wg, M.get(), ldt, lay_m.es, t0, cnt, bias, relu, out);
     }
   });
 }
@@ -170,14 +184,19 @@ void set_conv_algo(ConvAlgo a) { g_algo.store(static_cast<int>(a)); }
 ConvAlgo conv_algo() { return static_cast<ConvAlgo>(g_algo.load()); }
 
 bool winograd_forward_ok(const ConvGeom& g) { return chosen(g, g.C, g.O, g.OH, g.OW); }
-// The data gradient's GEMMs have the conv's input channels as rows: with fewer than 64 the
-// micro-kernel's 14-row (AVX-512) tiles run part empty, and its transforms cover more tiles
-// (H x W outputs) over more channels (O) than the forward's. Measured on the reference conv2
-// (64 -> 32 channels, 13x13): even with AVX-512, 13% slower with AVX2; so auto keeps im2col.
+// The data gradient transforms more tiles (H x W outputs, a 2-wide border of gy) over more
+// channels (O in, C out) than the forward does, and its GEMMs have the conv's C input
+// channels as rows. Measured on the reference conv2 (64 -> 32 channels, 13x13, 2 threads):
+// with AVX-512 Winograd's whole backward pass is ~7% faster than im2col data + Winograd weight
+// gradients; with AVX2 12% slower. So auto takes it with AVX-512, or with >= 64 input
+// channels. (Small integers come out exact either way, so the ISA never changes them.)
 bool winograd_backward_data_ok(const ConvGeom& g) {
-  if (conv_algo() == ConvAlgo::auto_select && g.C < 64) return false;
+  if (conv_algo() == ConvAlgo::auto_select && g.C < 64 && active_isa() != Isa::avx512) {
+    return false;
+  }
   return chosen(g, g.O, g.C, g.H, g.W);
 }
+
 bool winograd_backward_weight_ok(const ConvGeom& g) { return chosen(g, g.C, g.O, g.OH, g.OW); }
 
 void conv2d_forward_winograd(const ConvGeom& g, const float* x, const float* w,
@@ -204,20 +223,20 @@ void conv2d_backward_weight_winograd(const ConvGeom& g, const float* gy, const f
   const int64_t C = g.C, O = g.O, per_image = wg.TH * wg.TW;
   const int64_t n_chunks = ceil_div(g.N, kChunk), usize = 16 * O * C;
   const int64_t T = block_tiles(wg), ldt = round_up(T, 16);
-  const int64_t es_v = plane_stride(C, ldt), es_d = plane_stride(O, ldt);
+  const WinoLayout lay_v = row_major(C, ldt), lay_d = row_major(O, ldt);
   const Scratch dU(4, n_chunks * usize);
   conv_packed::run_pulled(n_chunks, [&](const conv_packed::Puller& pull) {
-    const Scratch V(0, 16 * es_v), D(1, 16 * es_d);
+    const Scratch V(0, 16 * lay_v.es), D(1, 16 * lay_d.es);
     for (int64_t ch = pull(); ch >= 0; ch = pull()) {
       const int64_t first = ch * kChunk * per_image;
       const int64_t end = min64(g.N, (ch + 1) * kChunk) * per_image;
       float* dUc = dU.get() + ch * usize;
       for (int64_t t0 = first; t0 < end; t0 += T) {
         const int64_t cnt = min64(T, end - t0);
-        k.input_transform(&wg, x, t0, cnt, V.get(), ldt, es_v);
-        k.dy_transform(&wg, gy, t0, cnt, D.get(), ldt, es_d);
+        k.input_transform(&wg, x, t0, cnt, V.get(), &lay_v);
+        k.dy_transform(&wg, gy, t0, cnt, D.get(), &lay_d);
         for (int e = 0; e < 16; ++e) {
-          sgemm(false, true, O, C, cnt, D.get() + e * es_d, ldt, V.get() + e * es_v, ldt,
+          sgemm(false, true, O, C, cnt, D.get() + e * lay_d.es, ldt, V.get() + e * lay_v.es, ldt,
                 t0 == first ? 0.0f : 1.0f, dUc + e * O * C, C);
         }
       }

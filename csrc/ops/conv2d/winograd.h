@@ -43,29 +43,37 @@ struct WinoGeom {
   int64_t TH, TW;      // tiles per image: ceil(OH / 2) x ceil(OW / 2)
 };
 
+// Where a transform stores the value of element e, channel c, tile j (of the block):
+//   dst + e*es + (j / panel_w)*panel_stride + c*c_stride + j % panel_w.
+// Row-major planes (c rows of ld tiles): panel_w >= T, c_stride = ld. The GEMM's packed B
+// panels (sgemm_packed_block reads them as they are): panel_w = nr, c_stride = nr,
+// panel_stride = C*nr. es is padded off multiples of 1 KB: 16 planes at such a stride would
+// share one L1 set.
+struct WinoLayout {
+  int64_t panel_w, panel_stride, c_stride, es;
+};
+
 struct WinogradKernels {
-  // Blocks are whole tile rows: t0 and T multiples of TW. Transformed values of element e
-  // live in plane e: row stride ld, plane stride es (the driver pads es off multiples of
-  // 4 KB: 16 planes at such a stride would share one L1 set).
-  // V[e*es + c*ldv + j] = (B^T d B)[e] for tiles j in [0, T) from t0, every channel c < C.
+  // Blocks are whole tile rows: t0 and T multiples of TW.
+  // V(e, c, j) = (B^T d B)[e] for tiles j in [0, T) from t0, every channel c < C.
   void (*input_transform)(const WinoGeom* g, const float* x, int64_t t0, int64_t T, float* V,
-                          int64_t ldv, int64_t es);
+                          const WinoLayout* lay);
   // y[n, o, 2tr + a, 2tc + b] = relu?(bias[o] + (A^T M A)[a][b]) for the tiles of the block,
-  // from M[e*es + o*ldm + j]; outputs past OH / OW are not written.
+  // from M[e*es + o*ldm + j] (row-major planes); outputs past OH / OW are not written.
   void (*output_transform)(const WinoGeom* g, const float* M, int64_t ldm, int64_t es, int64_t t0,
                            int64_t T, const float* bias, bool relu, float* y);
-  // D[e*es + o*ldd + j] = (A dy A^T)[e] for the tiles' 2x2 blocks of dy (N, O, OH, OW)
-  // (dy past OH / OW reads as 0).
+  // D(e, o, j) = (A dy A^T)[e] for the tiles' 2x2 blocks of dy (N, O, OH, OW) (dy past
+  // OH / OW reads as 0).
   void (*dy_transform)(const WinoGeom* g, const float* dy, int64_t t0, int64_t T, float* D,
-                       int64_t ldd, int64_t es);
+                       const WinoLayout* lay);
 };
 
 FV_DECLARE_KERNELS(WinogradKernels, winograd_kernels);
 
 // Which convolution algorithm 3x3 stride-1 layers use (fastvision.set_conv_algorithm):
 //   auto      Winograd where it needs clearly fewer multiplies and measured faster (big
-//             enough channel counts, outputs that tile well; the data gradient only with
-//             >= 64 input channels: see winograd.cpp), im2col GEMM elsewhere;
+//             enough channel counts, outputs that tile well; the data gradient with AVX-512
+//             or >= 64 input channels: see winograd.cpp), im2col GEMM elsewhere;
 //   gemm      never Winograd;
 //   winograd  Winograd wherever it applies (3x3, stride 1, dilation 1, groups 1, padding <= 2).
 enum class ConvAlgo { auto_select, gemm, winograd };

@@ -107,15 +107,36 @@ inline void for_each_chunk(const WinoGeom* g, int64_t t0, int64_t T, Fn fn) {
   }
 }
 
-// Stores the chunk's tiles of v at p (tile j of the chunk's first segment): with kPairs the
-// tile lanes are compressed to the front first (for a single segment they already are, and
-// compress leaves them), then the first total() floats are stored. Branch-free on purpose.
+// Where a chunk's tiles go in a WinoLayout: the chunk's total() consecutive tiles from j
+// fill panel j / panel_w from offset j % panel_w, and those past its end start the next panel.
 template <class Vec>
-inline void store_tiles(typename Vec::K lanes, typename Vec::K first_n, float* p,
-                        typename Vec::F v) {
-  if constexpr (Vec::kPairs) v = Vec::compress(lanes, v);
-  Vec::store(p, first_n, v);
-}
+struct TileStore {
+  int64_t off[2];          // from channel 0 of the plane, minus the lanes before each part
+  typename Vec::K m[2];    // lanes (after compress) of each part
+  typename Vec::K lanes;   // lanes holding tiles before compress
+  bool split;              // the chunk crosses into the next panel (a second store)
+
+  TileStore() = default;
+  TileStore(const Chunk<Vec>& c, const WinoLayout& lay) : lanes(c.tile_lanes()) {
+    const int64_t j = c.seg[0].j, total = c.total(), panel = j / lay.panel_w;
+    const int64_t in_first = lay.panel_w - j % lay.panel_w;
+    const int64_t n1 = total < in_first ? total : in_first;
+    off[0] = panel * lay.panel_stride + j % lay.panel_w;
+    off[1] = (panel + 1) * lay.panel_stride - n1;
+    m[0] = Vec::mask(0, n1);
+    m[1] = Vec::mask(n1, total);
+    split = n1 < total;
+  }
+
+  // Stores the tiles of v (p: the plane's channel); with kPairs the tile lanes are first
+  // compressed to the front (for a single segment they already are). The second store only
+  // where the chunk crosses a panel edge (even an all-masked store costs a store slot).
+  void store(float* p, typename Vec::F v) const {
+    if constexpr (Vec::kPairs) v = Vec::compress(lanes, v);
+    Vec::store(p + off[0], m[0], v);
+    if (split) Vec::store(p + off[1], m[1], v);
+  }
+};
 
 template <class Vec>
 inline typename Vec::F load_tiles(typename Vec::K lanes, typename Vec::K first_n,
@@ -157,13 +178,12 @@ struct RowPlan {
   const float* src[2];          // [vector]: channel 0, first window row, the view-0 column
   typename Vec::K m[S][2][R];   // [view][vector][window row]: columns inside [0, cols), row
                                 // inside [0, rows), vector in use (else 0: a zero, no access)
-  typename Vec::K lanes, first_n;
-  int64_t j;                    // the chunk's first tile in the block
+  TileStore<Vec> out;           // where the transformed tiles go
 
   RowPlan() = default;
-  RowPlan(const Chunk<Vec>& c, const float* base, int64_t ch_count, int64_t rows, int64_t cols,
-          int64_t off_r, int64_t off_c)
-      : lanes(c.tile_lanes()), first_n(Vec::mask(0, c.total())), j(c.seg[0].j) {
+  RowPlan(const Chunk<Vec>& c, const WinoLayout& lay, const float* base, int64_t ch_count,
+          int64_t rows, int64_t cols, int64_t off_r, int64_t off_c)
+      : out(c, lay) {
     constexpr int L = Vec::L;
     for (int v = 0; v < 2; ++v) {
       const Seg& sg = c.seg[c.seg_of(v)];
@@ -183,11 +203,12 @@ struct RowPlan {
 
 template <class Vec>
 void input_transform_t(const WinoGeom* g, const float* x, int64_t t0, int64_t T, float* V,
-                       int64_t ldv, int64_t es) {
+                       const WinoLayout* lay) {
   using F = typename Vec::F;
   using P = RowPlan<Vec, 4, 2>;
   const int64_t C = g->C, H = g->H, W = g->W;
-  auto make = [&](const Chunk<Vec>& ch) { return P(ch, x, C, H, W, g->pt, g->pl); };
+  const int64_t cs = lay->c_stride, es = lay->es;
+  auto make = [&](const Chunk<Vec>& ch) { return P(ch, *lay, x, C, H, W, g->pt, g->pl); };
   auto body = [&](const P& p, int64_t c) {
     F r[4][2][2];  // [row of B^T d][view][vector]
     for (int s = 0; s < 2; ++s) {
@@ -199,12 +220,15 @@ void input_transform_t(const WinoGeom* g, const float* x, int64_t t0, int64_t T,
         for (int a = 0; a < 4; ++a) r[a][s][v] = t[a];
       }
     }
-    float* dst = V + c * ldv + p.j;
+    // Locals: the SIMD stores may alias anything, so fields read through pointers would be
+    // reloaded after every store.
+    const TileStore<Vec> out = p.out;
+    float* dst = V + c * cs;
     for (int a = 0; a < 4; ++a) {
       F v[4];  // row a of B^T d B
       bt4<Vec>(Vec::even(r[a][0][0], r[a][0][1]), Vec::odd(r[a][0][0], r[a][0][1]),
                Vec::even(r[a][1][0], r[a][1][1]), Vec::odd(r[a][1][0], r[a][1][1]), v);
-      for (int b = 0; b < 4; ++b) store_tiles<Vec>(p.lanes, p.first_n, dst + (a * 4 + b) * es, v[b]);
+      for (int b = 0; b < 4; ++b) out.store(dst + (a * 4 + b) * es, v[b]);
     }
   };
   run_chunks<P, Vec>(g, t0, T, C, make, body);
@@ -270,11 +294,12 @@ void output_transform_t(const WinoGeom* g, const float* M, int64_t ldm, int64_t 
 
 template <class Vec>
 void dy_transform_t(const WinoGeom* g, const float* dy, int64_t t0, int64_t T, float* D,
-                    int64_t ldd, int64_t es) {
+                    const WinoLayout* lay) {
   using F = typename Vec::F;
   using P = RowPlan<Vec, 2, 1>;
   const int64_t O = g->O, OH = g->OH, OW = g->OW;
-  auto make = [&](const Chunk<Vec>& ch) { return P(ch, dy, O, OH, OW, 0, 0); };
+  const int64_t cs = lay->c_stride, es = lay->es;
+  auto make = [&](const Chunk<Vec>& ch) { return P(ch, *lay, dy, O, OH, OW, 0, 0); };
   auto body = [&](const P& p, int64_t o) {
     F q[4][2];  // [row of A dy][vector]
     for (int v = 0; v < 2; ++v) {
@@ -283,11 +308,12 @@ void dy_transform_t(const WinoGeom* g, const float* dy, int64_t t0, int64_t T, f
       a2<Vec>(Vec::load(src, p.m[0][v][0]), Vec::load(src + OW, p.m[0][v][1]), t);
       for (int a = 0; a < 4; ++a) q[a][v] = t[a];
     }
-    float* dst = D + o * ldd + p.j;
+    const TileStore<Vec> out = p.out;  // locals: see input_transform_t
+    float* dst = D + o * cs;
     for (int a = 0; a < 4; ++a) {
       F w[4];  // row a of A dy A^T
       a2<Vec>(Vec::even(q[a][0], q[a][1]), Vec::odd(q[a][0], q[a][1]), w);
-      for (int b = 0; b < 4; ++b) store_tiles<Vec>(p.lanes, p.first_n, dst + (a * 4 + b) * es, w[b]);
+      for (int b = 0; b < 4; ++b) out.store(dst + (a * 4 + b) * es, w[b]);
     }
   };
   run_chunks<P, Vec>(g, t0, T, O, make, body);
