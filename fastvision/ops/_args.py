@@ -43,6 +43,8 @@ def check_inplace_f32(op: str, name: str, x) -> np.ndarray:
 
 
 def as_int(op: str, name: str, v) -> int:
+    if type(v) is int and -2**31 < v < 2**31:  # the common case, without the ABC check below
+        return v
     if isinstance(v, bool) or not isinstance(v, numbers.Integral):
         raise TypeError(f"{op}: {name} must be an int, got {type(v).__name__}")
     v = int(v)
@@ -62,6 +64,8 @@ def pair(op: str, name: str, v) -> tuple:
 
 
 def as_float(op: str, name: str, v) -> float:
+    if type(v) is float:  # the common case, without the ABC check below
+        return v
     if isinstance(v, bool) or not isinstance(v, numbers.Real):
         raise TypeError(f"{op}: {name} must be a real number, got {type(v).__name__}")
     return float(v)
