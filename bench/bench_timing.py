@@ -29,9 +29,11 @@ class Timer:
         self.target_s, self.min_reps, self.max_reps = target_s, min_reps, max_reps
         self.warmup_s, self.min_sample_s = warmup_s, min_sample_s
 
-    def measure(self, fn):
+    def _warm_up(self, fn):
+        """Warm fn up (caches, thread pools, lazily packed weights, allocator) and size its
+        samples: (inner calls per sample, repeats)."""
         t_end = time.perf_counter() + self.warmup_s
-        fn()  # warm-up: caches, thread pools, lazily packed weights, allocator
+        fn()
         while time.perf_counter() < t_end:
             fn()
         t0 = time.perf_counter()
@@ -39,13 +41,20 @@ class Timer:
         first = max(time.perf_counter() - t0, 1e-9)
         inner = max(1, int(self.min_sample_s / first))
         reps = int(self.target_s / (first * inner))
-        reps = max(self.min_reps, min(self.max_reps, reps))
-        samples = []
+        return inner, max(self.min_reps, min(self.max_reps, reps))
+
+    @staticmethod
+    def _sample(fn, inner, reps, out):
         for _ in range(reps):
             t0 = time.perf_counter()
             for _ in range(inner):
                 fn()
-            samples.append((time.perf_counter() - t0) / inner)
+            out.append((time.perf_counter() - t0) / inner)
+
+    def measure(self, fn):
+        inner, reps = self._warm_up(fn)
+        samples = []
+        self._sample(fn, inner, reps, samples)
         return {"median_s": statistics.median(samples), "min_s": min(samples),
                 "repeats": reps, "inner": inner}
 
@@ -58,26 +67,13 @@ class Timer:
         settle_s = settle_s or {}
         plan = {}
         for name, fn in fns.items():
-            t_end = time.perf_counter() + self.warmup_s
-            fn()
-            while time.perf_counter() < t_end:
-                fn()
-            t0 = time.perf_counter()
-            fn()
-            first = max(time.perf_counter() - t0, 1e-9)
-            inner = max(1, int(self.min_sample_s / first))
-            reps = max(self.min_reps, min(self.max_reps, int(self.target_s / (first * inner))))
+            inner, reps = self._warm_up(fn)
             plan[name] = (inner, max(1, -(-reps // rounds)))
             time.sleep(settle_s.get(name, 0))
         samples = {name: [] for name in fns}
         for _ in range(rounds):
             for name, fn in fns.items():
-                inner, per_turn = plan[name]
-                for _ in range(per_turn):
-                    t0 = time.perf_counter()
-                    for _ in range(inner):
-                        fn()
-                    samples[name].append((time.perf_counter() - t0) / inner)
+                self._sample(fn, *plan[name], samples[name])
                 time.sleep(settle_s.get(name, 0))
         return {name: {"median_s": statistics.median(v), "min_s": min(v), "repeats": len(v),
                        "inner": plan[name][0], "rounds": rounds} for name, v in samples.items()}
