@@ -33,6 +33,16 @@ def _case(name, rng):
         r = _weighted(ref(x, w, b).shape, rng)
         return [x, w, b], (lambda x, w, b: (fn(x, w, b, s, p, d) * r).sum()), \
             (lambda x, w, b: (ref(x, w, b) * r).sum())
+    if name == "conv2d_relu_max_pool2d":
+        x, w, b = f32(2, 3, 7, 9), f32(4, 3, 3, 3), f32(4)
+
+        def ref(x, w, b):
+            y = np.maximum(rconv.conv2d(x, w, b, (1, 1), (1, 1, 1, 1), (1, 1)), 0)
+            return rpool.max_pool2d(y, (3, 3), (2, 2), (1, 1))[0]
+
+        r = _weighted(ref(x, w, b).shape, rng)
+        return [x, w, b], (lambda x, w, b: (_ours_fn(name)(x, w, b) * r).sum()), \
+            (lambda x, w, b: (ref(x, w, b) * r).sum())
     if name in ("linear", "linear_relu"):
         x, w, b = f32(5, 7), f32(3, 7), f32(3)
         act = (lambda y: np.maximum(y, 0)) if name == "linear_relu" else (lambda y: y)
@@ -69,7 +79,7 @@ def _case(name, rng):
     raise KeyError(name)
 
 
-OPS = ["conv2d", "conv2d_relu", "conv2d_strided", "linear", "linear_relu", "relu",
+OPS = ["conv2d", "conv2d_relu", "conv2d_strided", "conv2d_relu_max_pool2d", "linear", "linear_relu", "relu",
        "max_pool2d", "avg_pool2d", "log_softmax", "cross_entropy_mean", "cross_entropy_sum",
        "cross_entropy_none", "mse_loss"]
 
@@ -86,6 +96,8 @@ def _torch_fn(name, torch):
         "conv2d": lambda x, w, b: tf.conv2d(x, w, b, 1, 1),
         "conv2d_relu": lambda x, w, b: tf.relu(tf.conv2d(x, w, b, 1, 1)),
         "conv2d_strided": lambda x, w, b: tf.conv2d(x, w, b, (2, 1), (1, 2), (1, 2)),
+        "conv2d_relu_max_pool2d": lambda x, w, b: tf.max_pool2d(
+            tf.relu(tf.conv2d(x, w, b, 1, 1)), 3, 2, 1),
         "linear": tf.linear, "linear_relu": lambda x, w, b: tf.relu(tf.linear(x, w, b)),
         "relu": tf.relu, "max_pool2d": lambda x: tf.max_pool2d(x, 2),
         "avg_pool2d": lambda x: tf.avg_pool2d(x, 3, 2, 1),
@@ -98,6 +110,8 @@ def _ours_fn(name):
         "conv2d": lambda x, w, b: F.conv2d(x, w, b, 1, 1),
         "conv2d_relu": lambda x, w, b: F.conv2d_relu(x, w, b, 1, 1),
         "conv2d_strided": lambda x, w, b: F.conv2d(x, w, b, (2, 1), (1, 2), (1, 2)),
+        "conv2d_relu_max_pool2d": lambda x, w, b: F.conv2d_relu_max_pool2d(
+            x, w, b, 1, 1, kernel_size=3, pool_stride=2, pool_padding=1),
         "linear": F.linear, "linear_relu": F.linear_relu, "relu": F.relu,
         "max_pool2d": lambda x: F.max_pool2d(x, 2),
         "avg_pool2d": lambda x: F.avg_pool2d(x, 3, 2, 1),
