@@ -20,15 +20,20 @@ def directional_fd(f64, arrays, i, direction, h=1e-6):
 
 def check_grads(f_tensor, f64, arrays, rng, rtol=1e-3):
     """Kernel gradient (fp32, from backward) dotted with a random direction equals the
-    float64 directional derivative, for every argument."""
+    float64 directional derivative, for every argument. The bound is relative to the
+    derivative and, with a small weight, to the magnitude of its terms (sum |g_i d_i|): a
+    directional derivative whose terms cancel to near 0 cannot be checked more finely than the
+    difference quotient's error on those terms (one wrong element still shows: its term is
+    about sum/n, far above 1e-5 of the sum)."""
     ts = [fv.tensor(a, requires_grad=True) for a in arrays]
     out = f_tensor(*ts)
     out.backward()
     for i, t in enumerate(ts):
         d = rng.standard_normal(arrays[i].shape)
         want = directional_fd(f64, arrays, i, d)
-        got = float(np.sum(t.grad.data.astype(np.float64) * d))
-        assert abs(got - want) <= rtol * (abs(want) + 1e-3), (i, got, want)
+        terms = t.grad.data.astype(np.float64) * d
+        got, scale = float(np.sum(terms)), float(np.sum(np.abs(terms)))
+        assert abs(got - want) <= rtol * (abs(want) + 1e-3 + 1e-5 * scale), (i, got, want)
 
 
 def test_wraps_without_copy_and_numpy_interop():
