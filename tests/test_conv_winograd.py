@@ -91,7 +91,8 @@ def test_matches_reference(isa, case):
 
 
 # The reference CNN's 3x3 layers, a multi-block / multi-chunk batch, wide rows (more than one
-# vector of tiles per tile row), a 1x1 output and padding on one side only.
+# vector of tiles per tile row), a 1x1 output, padding on one side only, more channels than a
+# K block.
 CASES = [
     # N, C, O, H, W, (top, bottom, left, right)
     (5, 32, 64, 13, 13, (0, 0, 0, 0)),
@@ -100,6 +101,9 @@ CASES = [
     (2, 9, 7, 6, 70, (1, 1, 2, 0)),
     (3, 17, 8, 3, 3, (0, 0, 0, 0)),
     (2, 8, 33, 7, 34, (2, 0, 0, 2)),
+    # more input channels than one GEMM K block (kc: 512, scalar 256): V row-major, packed
+    # per K block (the forward's other branch), and a data gradient with O = 520 rows
+    (1, 520, 16, 6, 7, (1, 1, 1, 1)),
 ]
 
 
