@@ -74,7 +74,8 @@ def set_conv_algorithm(algorithm: str) -> None:
                         im2col and measured faster: >= 16 channels in and out, outputs of at
                         least 8x8 that tile well (the reference CNN's 32->64 layer on 13x13,
                         forward and weight gradient; the data gradient too with AVX-512 or
-                        >= 64 input channels), im2col GEMM elsewhere;
+                        >= 64 input channels; without AVX-512 the weight gradient wants >= 32
+                        input channels), im2col GEMM elsewhere;
       "gemm"            always im2col GEMM (results bitwise those of fastvision.ops.matmul);
       "winograd"        Winograd wherever it applies.
 

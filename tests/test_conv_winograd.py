@@ -172,10 +172,12 @@ def test_auto_picks_winograd_for_the_reference_conv2_only(conv_algorithm, rng):
     pass and the weight gradient, and its data gradient (64 -> 32 channels) only with AVX-512
     (measured faster there, slower with AVX2); it keeps the 64->64 layer on 5x5 (3x3 outputs:
     overhanging tiles waste too much) and a first layer (1 input channel) on their im2col /
-    direct paths; a 64 -> 64 layer on 16x16 takes Winograd for all three passes. Checked by
-    bits: for random inputs the two algorithms never agree on every element."""
-    conv2_data = "winograd" if fv.isa() == "avx512" else "gemm"
-    for (C, O, H), expect in [((32, 64, 13), ("winograd", conv2_data, "winograd")),
+    direct paths; a 64 -> 64 layer on 16x16 takes Winograd for all three passes, a 16 -> 32
+    layer on 28x28 its forward, and its gradients only with AVX-512. Checked by bits: for
+    random inputs the two algorithms never agree on every element."""
+    avx512 = "winograd" if fv.isa() == "avx512" else "gemm"
+    for (C, O, H), expect in [((32, 64, 13), ("winograd", avx512, "winograd")),
+                              ((16, 32, 28), ("winograd", avx512, avx512)),
                               ((64, 64, 5), ("gemm",) * 3),
                               ((1, 32, 28), ("gemm",) * 3),
                               ((64, 64, 16), ("winograd",) * 3)]:

@@ -72,8 +72,8 @@ FV_DECLARE_KERNELS(WinogradKernels, winograd_kernels);
 
 // Which convolution algorithm 3x3 stride-1 layers use (fastvision.set_conv_algorithm):
 //   auto      Winograd where it needs clearly fewer multiplies and measured faster (big
-//             enough channel counts, outputs that tile well; the data gradient with AVX-512
-//             or >= 64 input channels: see winograd.cpp), im2col GEMM elsewhere;
+//             enough channel counts, outputs that tile well; without AVX-512 the gradients
+//             want more input channels: see winograd.cpp), im2col GEMM elsewhere;
 //   gemm      never Winograd;
 //   winograd  Winograd wherever it applies (3x3, stride 1, dilation 1, groups 1, padding <= 2).
 enum class ConvAlgo { auto_select, gemm, winograd };
