@@ -20,7 +20,8 @@
 //   void interleave(F v0, F v1, F* lo, F* hi)
 //                                        lo ++ hi = v0[0], v1[0], v0[1], v1[1], ...
 //   K kor(K, K)
-//   kPairs                               true if it has (then Chunk may pack two rows):
+//   kPairs                               true if the Vec also has (then a Chunk may pack
+//                                        two tile rows into one vector):
 //   F compress(K m, F v), expand(K m, F v)   m's lanes of v to the front / the front to m
 #pragma once
 
@@ -65,7 +66,7 @@ inline void a2(typename Vec::F p0, typename Vec::F p1, typename Vec::F* r) {
 // odd shuffles hand lanes [0, L/2) the first row's tiles and [L/2, L) the second's, and the
 // interleave gives the first row's outputs in lo and the second's in hi, with no extra work.
 // The two segments' tiles are consecutive in V / M / D (j1 = j0 + cnt0): compress / expand
-// move them between lanes and memory in one access.
+// move them between lanes and memory in one access (two where a GEMM panel edge cuts them).
 struct Seg {
   int64_t j, n, tr, tc0, cnt;  // first tile in the block, image, tile row, tile column, count
 };
