@@ -1,8 +1,9 @@
 // conv2d driver: picks a path per shape, splits the work over threads, calls fv::sgemm and
 // the ISA direct kernel (see conv2d.h for the maths and layouts).
 //
-// Paths (chosen from the shape and fastvision.set_conv_algorithm only, never from the ISA or
-// thread count):
+// Paths (chosen from the shape and fastvision.set_conv_algorithm, never from the thread
+// count; only auto's Winograd choice for the gradients also looks at the ISA, as measured,
+// and small integers come out exact on either path):
 //   winograd  3x3 stride-1 layers where F(2x2, 3x3) pays (or is forced): winograd.cpp, for
 //             each of forward, data gradient and weight gradient.
 //   direct    Cg == 1, stride 1, dilation 1 (first layers with C = 1, depthwise): the ISA
