@@ -238,3 +238,16 @@ def test_environment_variable(value, ok):
         assert r.returncode != 0
         assert ("ValueError: FASTVISION_CONV_ALGO must be one of auto, gemm, winograd, "
                 "got 'direct'") in r.stderr
+
+
+def test_call_buffers_go_back_to_the_cache(rng):
+    """The weight gradient's chunk sums (16 x O x C floats per 8 images) come from the caching
+    allocator: after the call they sit in the cache, and fv.empty_cache() returns them."""
+    fv.empty_cache()
+    x = rng.standard_normal((16, 64, 10, 10)).astype(np.float32)
+    w = rng.standard_normal((64, 64, 3, 3)).astype(np.float32)
+    gy = rng.standard_normal((16, 64, 8, 8)).astype(np.float32)
+    fv.ops.conv2d_backward(gy, x, w, need_input_grad=False, need_bias_grad=False)
+    assert _C.cached_free_bytes() >= 2 * 16 * 64 * 64 * 4  # two chunks of dU
+    fv.empty_cache()
+    assert _C.cached_free_bytes() == 0

@@ -12,8 +12,10 @@
 #include "ops/conv2d/winograd.h"
 
 #include <atomic>
+#include <new>
 #include <vector>
 
+#include "core/buffer_cache.h"
 #include "core/parallel.h"
 #include "ops/conv2d/conv2d_packed.h"
 #include "ops/gemm/gemm.h"
@@ -29,6 +31,25 @@ using conv_packed::Scratch;
 const KernelSet<WinogradKernels> kWino = FV_KERNEL_SET(WinogradKernels, winograd_kernels);
 
 std::atomic<int> g_algo{static_cast<int>(ConvAlgo::auto_select)};
+
+// A call-wide buffer (packed weights, the weight gradient's chunk sums) from the caching
+// allocator: reused warm from call to call like the outputs, and given back by
+// fastvision.empty_cache() (a thread's grow-only Scratch would keep a big layer's buffer
+// for good).
+class CallBuffer {
+ public:
+  explicit CallBuffer(int64_t n)
+      : p_(static_cast<float*>(cache_alloc(static_cast<size_t>(n > 0 ? n : 1) * sizeof(float)))) {
+    if (p_ == nullptr) throw std::bad_alloc();
+  }
+  ~CallBuffer() { cache_free(p_); }
+  CallBuffer(const CallBuffer&) = delete;
+  CallBuffer& operator=(const CallBuffer&) = delete;
+  float* get() const { return p_; }
+
+ private:
+  float* p_;
+};
 
 constexpr int64_t kChunk = 8;              // images per weight-gradient chunk (determinism)
 constexpr int64_t kBlockFloats = 160 * 1024;  // V + M of one block: ~640 KB, inside L2
@@ -145,7 +166,7 @@ void run_forward(const WinoGeom& wg, const float* in, const float* U, const floa
   const WinoLayout lay_m = row_major(O, ldt);
   const int64_t a_size = sgemm_packed_a_size(O, C);
   const int64_t b_size = packed ? 0 : kc * round_up(T, pk.nr) + 64;
-  const Scratch Upack(4, 16 * a_size);
+  const CallBuffer Upack(16 * a_size);
   parallel_for(16, 1, [&](int64_t b, int64_t e) {
     for (int64_t i = b; i < e; ++i) sgemm_pack_a(false, O, C, U + i * O * C, C, Upack.get() + i * a_size);
   });
@@ -232,7 +253,7 @@ void conv2d_backward_weight_winograd(const ConvGeom& g, const float* gy, const f
   const int64_t n_chunks = ceil_div(g.N, kChunk), usize = 16 * O * C;
   const int64_t T = block_tiles(wg), ldt = round_up(T, 16);
   const WinoLayout lay_v = row_major(C, ldt), lay_d = row_major(O, ldt);
-  const Scratch dU(4, n_chunks * usize);
+  const CallBuffer dU(n_chunks * usize);
   conv_packed::run_pulled(n_chunks, [&](const conv_packed::Puller& pull) {
     const Scratch V(0, 16 * lay_v.es), D(1, 16 * lay_d.es);
     for (int64_t ch = pull(); ch >= 0; ch = pull()) {
