@@ -13,7 +13,6 @@
 
 #include <atomic>
 #include <new>
-#include <vector>
 
 #include "core/buffer_cache.h"
 #include "core/parallel.h"
@@ -32,8 +31,8 @@ const KernelSet<WinogradKernels> kWino = FV_KERNEL_SET(WinogradKernels, winograd
 
 std::atomic<int> g_algo{static_cast<int>(ConvAlgo::auto_select)};
 
-// A call-wide buffer (packed weights, the weight gradient's chunk sums) from the caching
-// allocator: reused warm from call to call like the outputs, and given back by
+// A call-wide buffer (transformed and packed weights, the weight gradient's chunk sums) from
+// the caching allocator: reused warm from call to call like the outputs, and given back by
 // fastvision.empty_cache() (a thread's grow-only Scratch would keep a big layer's buffer
 // for good).
 class CallBuffer {
@@ -73,10 +72,17 @@ bool pays(int64_t in_ch, int64_t out_ch, int64_t OH, int64_t OW) {
   return in_ch >= 16 && out_ch >= 16 && OH >= 8 && OW >= 8 && ratio <= 0.6;
 }
 
-bool chosen(const ConvGeom& g, int64_t in_ch, int64_t out_ch, int64_t OH, int64_t OW) {
+// Whether a pass runs as Winograd: forced, or auto and it pays. Without AVX-512, auto also
+// wants the conv to have at least min_c_avx2 input channels (g.C): the gradients' measured
+// break-even there (see winograd_backward_*_ok).
+bool chosen(const ConvGeom& g, int64_t in_ch, int64_t out_ch, int64_t OH, int64_t OW,
+            int64_t min_c_avx2 = 0) {
   if (!applies(g)) return false;
   const ConvAlgo a = conv_algo();
-  return a == ConvAlgo::winograd || (a == ConvAlgo::auto_select && pays(in_ch, out_ch, OH, OW));
+  if (a == ConvAlgo::winograd) return true;
+  if (a != ConvAlgo::auto_select) return false;
+  if (g.C < min_c_avx2 && active_isa() != Isa::avx512) return false;
+  return pays(in_ch, out_ch, OH, OW);
 }
 
 // Tiles per block: whole tile rows (the transforms work row by row), as many as keep V
@@ -211,37 +217,29 @@ bool winograd_forward_ok(const ConvGeom& g) { return chosen(g, g.C, g.O, g.OH, g
 // with AVX-512 Winograd's whole backward pass is ~7% faster than im2col data + Winograd weight
 // gradients; with AVX2 12% slower. So auto takes it with AVX-512, or with >= 64 input
 // channels. (Small integers come out exact either way, so the ISA never changes them.)
-bool winograd_backward_data_ok(const ConvGeom& g) {
-  if (conv_algo() == ConvAlgo::auto_select && g.C < 64 && active_isa() != Isa::avx512) {
-    return false;
-  }
-  return chosen(g, g.O, g.C, g.H, g.W);
-}
+bool winograd_backward_data_ok(const ConvGeom& g) { return chosen(g, g.O, g.C, g.H, g.W, 64); }
 
 // Weight gradient: with AVX2, 16 -> 32 channels on 28x28 measured 0.80x im2col's speed
 // (32 -> 64 on 13x13: 1.2x faster); with AVX-512 both gain (1.8x, 2x). So without AVX-512
 // auto wants >= 32 input channels.
 bool winograd_backward_weight_ok(const ConvGeom& g) {
-  if (conv_algo() == ConvAlgo::auto_select && g.C < 32 && active_isa() != Isa::avx512) {
-    return false;
-  }
-  return chosen(g, g.C, g.O, g.OH, g.OW);
+  return chosen(g, g.C, g.O, g.OH, g.OW, 32);
 }
 
 void conv2d_forward_winograd(const ConvGeom& g, const float* x, const float* w,
                              const float* bias, bool relu, float* y) {
-  std::vector<float> U(16 * g.O * g.C);
-  transform_weights(w, g.O, g.C, false, U.data());
-  run_forward(make_wino(g.N, g.C, g.H, g.W, g.O, g.OH, g.OW, g.pt, g.pl), x, U.data(), bias,
+  const CallBuffer U(16 * g.O * g.C);
+  transform_weights(w, g.O, g.C, false, U.get());
+  run_forward(make_wino(g.N, g.C, g.H, g.W, g.O, g.OH, g.OW, g.pt, g.pl), x, U.get(), bias,
               relu, y);
 }
 
 void conv2d_backward_data_winograd(const ConvGeom& g, const float* gy, const float* w,
                                    float* gx) {
-  std::vector<float> U(16 * g.C * g.O);
-  transform_weights(w, g.O, g.C, true, U.data());
+  const CallBuffer U(16 * g.C * g.O);
+  transform_weights(w, g.O, g.C, true, U.get());
   // gx = gy (padded by 2 - p on each side) correlated with the rotated, transposed kernels.
-  run_forward(make_wino(g.N, g.O, g.OH, g.OW, g.C, g.H, g.W, 2 - g.pt, 2 - g.pl), gy, U.data(),
+  run_forward(make_wino(g.N, g.O, g.OH, g.OW, g.C, g.H, g.W, 2 - g.pt, 2 - g.pl), gy, U.get(),
               nullptr, false, gx);
 }
 
