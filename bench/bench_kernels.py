@@ -212,7 +212,7 @@ def main(argv=None):
     # Only the GEMMs count real FLOPs: conv rates count the direct convolution's FLOPs, which
     # a Winograd layer (fastvision's or a baseline's) legitimately beats.
     fastest = max((e.get("rate", 0) for r in records
-                   if r["metric"] == "GFLOP/s" and r["case"].startswith(("sgemm", "fc"))
+                   if r["metric"] == "GFLOP/s" and r["group"] in ("sgemm", "linear")
                    for e in r["impls"].values()), default=0)
     if peak_flops and fastest * 1e9 > peak_flops:
         header["peak fp32"] += (f"; NOTE: {fastest:.0f} GFLOP/s was measured, above this peak: "

@@ -6,8 +6,6 @@ NumPy and PyTorch baselines are still validated and timed. The result is one pla
 JSON line): see record().
 """
 
-import time
-
 import numpy as np
 
 from bench_case import to_numpy
