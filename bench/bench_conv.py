@@ -1,6 +1,6 @@
 """Quick conv2d timing against torch in the same process (median of repeats, ratios).
 
-    PYTHONPATH=. python bench/bench_conv.py [--threads 2] [--repeats 15] [--algo auto,gemm,winograd]
+    PYTHONPATH=. python bench/bench_conv.py [--threads 2] [--repeats 15] [--algo auto,gemm,winograd,winograd4]
                                             [--shapes reference|common] [--batch 64]
 Shapes: the reference CNN's 3x3 stride-1 layers (no padding), or common 3x3 'same' layers
 (VGG/ResNet-like: 64->64 on 32x32 ... 64->128 on 56x56; try --batch 16). Ratio = torch time /

@@ -12,7 +12,7 @@ lr_scheduler); Keras-style model.compile / fit / evaluate / predict on every nn.
 model.save_weights / load_weights in safetensors. CLI: python -m fastvision train|evaluate.
 
 Environment: FASTVISION_ISA=scalar|avx2|avx512 lowers the dispatch level;
-FASTVISION_NUM_THREADS sets the thread pool size; FASTVISION_CONV_ALGO=auto|gemm|winograd
+FASTVISION_NUM_THREADS sets the thread pool size; FASTVISION_CONV_ALGO=auto|gemm|winograd|winograd4
 picks the 3x3 convolution algorithm (set_conv_algorithm). All are read once, at import.
 """
 
@@ -70,19 +70,23 @@ def set_conv_algorithm(algorithm: str) -> None:
     """How 3x3 stride-1 convolutions (dilation 1, groups 1, padding <= 2) are computed, forward
     and backward:
 
-      "auto" (default)  Winograd F(2x2, 3x3) where it needs clearly fewer multiplies than
-                        im2col and measured faster: >= 16 channels in and out, outputs of at
-                        least 8x8 that tile well (the reference CNN's 32->64 layer on 13x13,
-                        forward and weight gradient; the data gradient too with AVX-512 or
-                        >= 64 input channels; without AVX-512 the weight gradient wants >= 32
-                        input channels), im2col GEMM elsewhere;
+      "auto" (default)  per pass, Winograd where it needs clearly fewer multiplies than
+                        im2col and measured faster: >= 16 channels in and out and outputs that
+                        tile well. F(4x4, 3x3) for the reference CNN's 32->64 layer on 13x13
+                        (all three passes) and its 64->64 layer on 5x5 (forward); F(2x2, 3x3)
+                        where F(4x4) does not pay but F(2x2) does (weight gradients of more
+                        than ~4500 channel pairs); without AVX-512 the weight gradient wants
+                        >= 32 input channels; im2col GEMM elsewhere;
       "gemm"            always im2col GEMM (results bitwise those of fastvision.ops.matmul);
-      "winograd"        Winograd wherever it applies.
+      "winograd"        Winograd F(2x2, 3x3) wherever it applies;
+      "winograd4"       Winograd F(4x4, 3x3) wherever it applies.
 
-    Winograd does 2.25x fewer multiplies per output; its rounding differs from im2col's
-    (errors stay within a small multiple of it), and where an input holds +-inf, an output
+    F(2x2) does 2.25x and F(4x4) 4x fewer multiplies per output than im2col. Their rounding
+    differs from im2col's (normwise within a small multiple of it; F(4x4)'s about 15x
+    F(2x2)'s); a NaN input spreads over the 4x4 output tiles that read it with F(4x4) (F(2x2)
+    keeps it to the outputs whose window holds it), and where an input holds +-inf, an output
     im2col gives as +-inf may come out NaN (inf - inf inside the transforms), as with other
-    libraries' Winograd paths. Small integers give exact results either way."""
+    libraries' Winograd paths. Small integers give exact results on every path."""
     if not isinstance(algorithm, str):
         raise TypeError(f"set_conv_algorithm: algorithm must be a str, got "
                         f"{type(algorithm).__name__}")
@@ -90,7 +94,7 @@ def set_conv_algorithm(algorithm: str) -> None:
 
 
 def get_conv_algorithm() -> str:
-    """The setting made by set_conv_algorithm: 'auto', 'gemm' or 'winograd'."""
+    """The setting made by set_conv_algorithm: 'auto', 'gemm', 'winograd' or 'winograd4'."""
     return _C.get_conv_algorithm()
 
 

@@ -1,7 +1,7 @@
-"""The Winograd F(2x2, 3x3) conv path (csrc/ops/conv2d/winograd*): forward, data and weight
-gradients against the float64 reference at every ISA level, exactness on small integers,
-thread-count independence, NaN placement, and which layers fv.set_conv_algorithm("auto")
-sends there."""
+"""The Winograd conv paths, F(2x2, 3x3) and F(4x4, 3x3) (csrc/ops/conv2d/winograd*): forward,
+data and weight gradients against the float64 reference at every ISA level, exactness on
+small integers, thread-count independence, NaN placement, and which layers
+fv.set_conv_algorithm("auto") sends to which."""
 
 import os
 import subprocess
@@ -22,9 +22,12 @@ from tolerances import WINOGRAD_EXTRA_K as EXTRA, assert_close
 CHANNELS = [1, 2, 7, 8, 9, 16, 17, 33]
 
 
-@pytest.fixture(autouse=True)
-def _winograd(conv_algorithm):
-    conv_algorithm("winograd")
+# A test that takes `algo` runs with each tile size forced: "winograd" is F(2x2, 3x3),
+# "winograd4" F(4x4, 3x3).
+@pytest.fixture(params=["winograd", "winograd4"])
+def algo(request, conv_algorithm):
+    conv_algorithm(request.param)
+    return request.param
 
 
 ONE = (1, 1)
@@ -51,23 +54,23 @@ def _normwise(abs_sum):
     return np.full_like(abs_sum, abs_sum.max())
 
 
-def _check(x, w, b, pad4, rng):
+def _check(x, w, b, pad4, rng, algo):
+    op = "conv2d_" + algo  # the tolerance row of the tile size
     y = conv(x, w, b, pad4)
     want = ref.conv2d(x, w, b, ONE, pad4, ONE, 1)
     bound = _normwise(ref.conv2d(np.abs(x), np.abs(w), None if b is None else np.abs(b), ONE,
                                  pad4, ONE, 1))
     C, O = x.shape[1], w.shape[0]
-    assert_close(y, want, op="conv2d_winograd", k=C * 9 + 1 + EXTRA, abs_sum=bound)
+    assert_close(y, want, op=op, k=C * 9 + 1 + EXTRA, abs_sum=bound)
     yr = conv_relu(x, w, b, pad4)
-    assert_close(yr, np.maximum(want, 0), op="conv2d_winograd", k=C * 9 + 1 + EXTRA,
-                 abs_sum=bound)
+    assert_close(yr, np.maximum(want, 0), op=op, k=C * 9 + 1 + EXTRA, abs_sum=bound)
     gy = rng.standard_normal(y.shape).astype(np.float32)
     gx, gw, gb = conv_backward(gy, x, w, pad4)
     rx, rw, rb = ref.conv2d_backward(gy, x, w, ONE, pad4, ONE, 1)
     ax, aw, ab = ref.conv2d_backward(np.abs(gy), np.abs(x), np.abs(w), ONE, pad4, ONE, 1)
     N, _, OH, OW = y.shape
-    assert_close(gx, rx, op="conv2d_winograd", k=O * 9 + EXTRA, abs_sum=_normwise(ax))
-    assert_close(gw, rw, op="conv2d_winograd", k=N * OH * OW + EXTRA, abs_sum=_normwise(aw))
+    assert_close(gx, rx, op=op, k=O * 9 + EXTRA, abs_sum=_normwise(ax))
+    assert_close(gw, rw, op=op, k=N * OH * OW + EXTRA, abs_sum=_normwise(aw))
     assert_close(gb, rb, op="conv2d_backward", k=N * OH * OW, abs_sum=ab)
 
 
@@ -81,13 +84,13 @@ def winograd_cases(draw):
 
 
 @given(winograd_cases())
-def test_matches_reference(isa, case):
+def test_matches_reference(isa, algo, case):
     N, C, O, H, W, pad4, bias = case
     rng = np.random.default_rng(N * 1000 + C * 10 + O + H * W)
     x = rng.standard_normal((N, C, H, W)).astype(np.float32)
     w = rng.standard_normal((O, C, 3, 3)).astype(np.float32)
     b = rng.standard_normal(O).astype(np.float32) if bias else None
-    _check(x, w, b, pad4, rng)
+    _check(x, w, b, pad4, rng, algo)
 
 
 # The reference CNN's 3x3 layers, a multi-block / multi-chunk batch, wide rows (more than one
@@ -108,17 +111,18 @@ CASES = [
 
 
 @pytest.mark.parametrize("case", CASES)
-def test_cases(isa, rng, case):
+def test_cases(isa, rng, algo, case):
     N, C, O, H, W, pad4 = case
     x = rng.standard_normal((N, C, H, W)).astype(np.float32)
     w = rng.standard_normal((O, C, 3, 3)).astype(np.float32)
-    _check(x, w, rng.standard_normal(O).astype(np.float32), pad4, rng)
+    _check(x, w, rng.standard_normal(O).astype(np.float32), pad4, rng, algo)
 
 
 @pytest.mark.parametrize("case", CASES)
-def test_small_integers_exact_on_every_isa(rng, case):
-    """The transforms are adds and exact halvings: on small integers every step is exact, so
-    every ISA gives the exact (reference) result."""
+def test_small_integers_exact_on_every_isa(rng, algo, case):
+    """F(2x2)'s transforms are adds and exact halvings, F(4x4)'s integer matrices with one
+    division last: on small integers every step is exact, so every ISA gives the exact
+    (reference) result."""
     N, C, O, H, W, pad4 = case
     x = rng.integers(-3, 4, (N, C, H, W)).astype(np.float32)
     w = rng.integers(-3, 4, (O, C, 3, 3)).astype(np.float32)
@@ -138,7 +142,7 @@ def test_small_integers_exact_on_every_isa(rng, case):
 
 
 @pytest.mark.parametrize("case", [CASES[0], CASES[2], CASES[3]])
-def test_one_vs_two_threads_bitwise(isa, threads, rng, case):
+def test_one_vs_two_threads_bitwise(isa, threads, rng, algo, case):
     N, C, O, H, W, pad4 = case
     x = rng.standard_normal((N, C, H, W)).astype(np.float32)
     w = rng.standard_normal((O, C, 3, 3)).astype(np.float32)
@@ -153,9 +157,11 @@ def test_one_vs_two_threads_bitwise(isa, threads, rng, case):
         np.testing.assert_array_equal(a.view(np.uint32), c.view(np.uint32))
 
 
-def test_nan_lands_where_the_reference_puts_it(isa):
-    """A NaN input reaches exactly the outputs whose 3x3 window covers it (the transforms
-    never multiply by a structural zero), not the whole 2x2 tile."""
+def test_nan_lands_where_the_reference_puts_it(isa, algo):
+    """F(2x2): a NaN input reaches exactly the outputs whose 3x3 window covers it (the
+    transforms never multiply by a structural zero), not the whole 2x2 tile. F(4x4): it
+    reaches those and may spread over the rest of the 4x4 output tiles whose 6x6 input patch
+    covers it (its transforms mix all of a patch), never further."""
     rng = np.random.default_rng(3)
     x = rng.standard_normal((1, 16, 9, 9)).astype(np.float32)
     w = rng.standard_normal((16, 16, 3, 3)).astype(np.float32)
@@ -163,42 +169,52 @@ def test_nan_lands_where_the_reference_puts_it(isa):
         xn = x.copy()
         xn[0, 3, i, j] = np.nan
         y = fv.ops.conv2d(xn, w, None, 1, 1)
-        want = ref.conv2d(xn, w, None, ONE, (1, 1, 1, 1), ONE, 1)
-        np.testing.assert_array_equal(np.isnan(y), np.isnan(want))
+        want = np.isnan(ref.conv2d(xn, w, None, ONE, (1, 1, 1, 1), ONE, 1))
+        if algo == "winograd":
+            np.testing.assert_array_equal(np.isnan(y), want)
+            continue
+        # output tile (tr, tc) reads input rows 4 tr - 1 .. 4 tr + 4 (padding 1), columns alike
+        rows = np.array([4 * (r // 4) - 1 <= i <= 4 * (r // 4) + 4 for r in range(9)])
+        cols = np.array([4 * (c // 4) - 1 <= j <= 4 * (c // 4) + 4 for c in range(9)])
+        reach = np.broadcast_to(rows[:, None] & cols[None, :], y.shape)
+        assert np.isnan(y)[want].all(), (i, j)
+        assert not np.isnan(y)[~reach].any(), (i, j)
 
 
-def test_auto_picks_winograd_for_the_reference_conv2_only(conv_algorithm, rng):
-    """"auto" sends the reference CNN's 32->64 layer on 13x13 to Winograd for the forward
-    pass and the weight gradient, and its data gradient (64 -> 32 channels) only with AVX-512
-    (measured faster there, slower with AVX2); it keeps the 64->64 layer on 5x5 (3x3 outputs:
-    overhanging tiles waste too much) and a first layer (1 input channel) on their im2col /
-    direct paths; a 64 -> 64 layer on 16x16 takes Winograd for all three passes, a 16 -> 32
-    layer on 28x28 its forward, and its gradients only with AVX-512. Checked by bits: for
-    random inputs the two algorithms never agree on every element."""
-    avx512 = "winograd" if fv.isa() == "avx512" else "gemm"
-    for (C, O, H), expect in [((32, 64, 13), ("winograd", avx512, "winograd")),
-                              ((16, 32, 28), ("winograd", avx512, avx512)),
-                              ((64, 64, 5), ("gemm",) * 3),
-                              ((1, 32, 28), ("gemm",) * 3),
-                              ((64, 64, 16), ("winograd",) * 3)]:
+def test_auto_picks_per_pass_and_tile_size(conv_algorithm, rng):
+    """"auto" takes F(4x4) for the reference CNN's 32->64 layer on 13x13 in all three passes
+    and for the 64->64 layer on 5x5 (3x3 outputs) forward only (its gradients stay on im2col:
+    overhanging tiles waste too much); a first layer (1 input channel) keeps its im2col /
+    direct paths; a 64 -> 64 layer on 16x16 takes F(4x4) throughout, a 16 -> 32 layer on 28x28
+    too except its weight gradient without AVX-512; a 128 -> 128 layer's weight gradient takes
+    F(2x2) (F(4x4)'s 36 planes of sums would not stay in L2). Checked by bits: for random
+    inputs no two algorithms agree on every element."""
+    w2, w4, gemm = "winograd", "winograd4", "gemm"
+    weight16 = w4 if fv.isa() == "avx512" else gemm
+    for (C, O, H), expect in [((32, 64, 13), (w4, w4, w4)),
+                              ((64, 64, 5), (w4, gemm, gemm)),
+                              ((1, 32, 28), (gemm, gemm, gemm)),
+                              ((64, 64, 16), (w4, w4, w4)),
+                              ((16, 32, 28), (w4, w4, weight16)),
+                              ((128, 128, 10), (w4, w4, w2))]:
         x = rng.standard_normal((2, C, H, H)).astype(np.float32)
         w = rng.standard_normal((O, C, 3, 3)).astype(np.float32)
         gy = rng.standard_normal((2, O, H - 2, H - 2)).astype(np.float32)
         runs = {}
-        for algo in ("auto", "gemm", "winograd"):
-            conv_algorithm(algo)
+        for a in ("auto", gemm, w2, w4):
+            conv_algorithm(a)
             gx, gw, _ = fv.ops.conv2d_backward(gy, x, w, need_bias_grad=False)
-            runs[algo] = (fv.ops.conv2d(x, w), gx, gw)
+            runs[a] = (fv.ops.conv2d(x, w), gx, gw)
         for i, want in enumerate(expect):
-            other = "gemm" if want == "winograd" else "winograd"
             got = runs["auto"][i].view(np.uint32)
-            np.testing.assert_array_equal(got, runs[want][i].view(np.uint32))
-            assert not np.array_equal(got, runs[other][i].view(np.uint32)), (C, O, H, i)
+            np.testing.assert_array_equal(got, runs[want][i].view(np.uint32), err_msg=f"{C, O, H, i}")
+            for other in {gemm, w2, w4} - {want}:
+                assert not np.array_equal(got, runs[other][i].view(np.uint32)), (C, O, H, i, other)
 
 
-def test_shapes_winograd_does_not_cover_use_gemm(rng):
-    """Forced "winograd" still computes stride 2, dilation 2, groups 2, 5x5 and padding 3
-    (outside F(2x2, 3x3)) correctly, on the other paths."""
+def test_shapes_winograd_does_not_cover_use_gemm(rng, algo):
+    """Forced "winograd" / "winograd4" still computes stride 2, dilation 2, groups 2, 5x5 and padding 3
+    (outside F(m x m, 3x3)) correctly, on the other paths."""
     x = rng.standard_normal((2, 8, 11, 11)).astype(np.float32)
     for w_shape, kw in [((8, 8, 3, 3), dict(stride=2)), ((8, 8, 3, 3), dict(dilation=2)),
                         ((8, 4, 3, 3), dict(groups=2)), ((8, 8, 5, 5), {}),
@@ -213,20 +229,20 @@ def test_shapes_winograd_does_not_cover_use_gemm(rng):
 
 
 def test_setting_errors_and_round_trip():
-    before = fv.get_conv_algorithm()
-    for name in ("gemm", "winograd", "auto"):
+    fv.set_conv_algorithm("auto")
+    for name in ("gemm", "winograd", "winograd4", "auto"):
         fv.set_conv_algorithm(name)
         assert fv.get_conv_algorithm() == name
     with pytest.raises(ValueError, match=r"set_conv_algorithm: algorithm must be one of auto, "
-                                         r"gemm, winograd, got 'fft'"):
+                                         r"gemm, winograd, winograd4, got 'fft'"):
         fv.set_conv_algorithm("fft")
     with pytest.raises(TypeError, match="set_conv_algorithm: algorithm must be a str, got int"):
         fv.set_conv_algorithm(1)
     assert fv.get_conv_algorithm() == "auto"  # a failed call changes nothing
-    fv.set_conv_algorithm(before)
 
 
-@pytest.mark.parametrize("value,ok", [("gemm", True), ("winograd", True), ("direct", False)])
+@pytest.mark.parametrize("value,ok", [("gemm", True), ("winograd", True), ("winograd4", True),
+                                      ("direct", False)])
 def test_environment_variable(value, ok):
     env = dict(os.environ, SKBUILD_EDITABLE_SKIP="1", FASTVISION_CONV_ALGO=value)
     r = subprocess.run([sys.executable, "-c", "import fastvision as fv; print(fv.get_conv_algorithm())"],
@@ -237,12 +253,12 @@ def test_environment_variable(value, ok):
     else:
         assert r.returncode != 0
         assert ("ValueError: FASTVISION_CONV_ALGO must be one of auto, gemm, winograd, "
-                "got 'direct'") in r.stderr
+                "winograd4, got 'direct'") in r.stderr
 
 
-def test_call_buffers_go_back_to_the_cache(rng):
-    """The weight gradient's chunk sums (16 x O x C floats per 8 images) come from the caching
-    allocator: after the call they sit in the cache, and fv.empty_cache() returns them."""
+def test_call_buffers_go_back_to_the_cache(rng, algo):
+    """The weight gradient's chunk sums (16 or 36 x O x C floats per 8 images) come from the
+    caching allocator: after the call they sit in the cache, and fv.empty_cache() returns them."""
     fv.empty_cache()
     x = rng.standard_normal((16, 64, 10, 10)).astype(np.float32)
     w = rng.standard_normal((64, 64, 3, 3)).astype(np.float32)

@@ -4,8 +4,8 @@
 // Paths (chosen from the shape and fastvision.set_conv_algorithm, never from the thread
 // count; only auto's Winograd choice for the gradients also looks at the ISA, as measured,
 // and small integers come out exact on either path):
-//   winograd  3x3 stride-1 layers where F(2x2, 3x3) pays (or is forced): winograd.cpp, for
-//             each of forward, data gradient and weight gradient.
+//   winograd  3x3 stride-1 layers where F(4x4, 3x3) or F(2x2, 3x3) pays (or is forced):
+//             winograd.cpp, for each of forward, data gradient and weight gradient.
 //   direct    Cg == 1, stride 1, dilation 1 (first layers with C = 1, depthwise): the ISA
 //             kernel on a zero-padded copy of the input plane; K = kh*kw is too short for GEMM.
 //   pointwise 1x1, stride 1, no padding: the input image already is the col matrix.

@@ -5,7 +5,7 @@
 //   _C.conv2d_relu(...)   same, relu fused into the GEMM epilogue / direct kernel
 //   _C.conv2d_backward(grad_y, x, w, stride, padding, dilation, groups,
 //                      need_input_grad, need_weight_grad, need_bias_grad) -> (gx, gw, gb)
-//   _C.set_conv_algorithm("auto" | "gemm" | "winograd"), _C.get_conv_algorithm()
+//   _C.set_conv_algorithm("auto" | "gemm" | "winograd" | "winograd4"), _C.get_conv_algorithm()
 // padding is (ph, pw) or (top, bottom, left, right); the latter serves padding='same' with
 // even kernels in the Python wrapper.
 #include <pybind11/stl.h>
@@ -26,6 +26,7 @@ bool parse_conv_algo(const std::string& name, ConvAlgo* a) {
   if (name == "auto") *a = ConvAlgo::auto_select;
   else if (name == "gemm") *a = ConvAlgo::gemm;
   else if (name == "winograd") *a = ConvAlgo::winograd;
+  else if (name == "winograd4") *a = ConvAlgo::winograd4;
   else return false;
   return true;
 }
@@ -181,7 +182,7 @@ void bind_conv2d(py::module_& m) {
     ConvAlgo a;
     if (!parse_conv_algo(name, &a)) {
       throw_value_error("set_conv_algorithm: algorithm must be one of auto, gemm, winograd, "
-                        "got '", name, "'");
+                        "winograd4, got '", name, "'");
     }
     set_conv_algo(a);
   }, py::arg("algorithm"));
@@ -190,8 +191,8 @@ void bind_conv2d(py::module_& m) {
     if (v == nullptr || *v == '\0') return;
     ConvAlgo a;
     if (!parse_conv_algo(v, &a)) {
-      throw_value_error("FASTVISION_CONV_ALGO must be one of auto, gemm, winograd, got '", v,
-                        "'");
+      throw_value_error("FASTVISION_CONV_ALGO must be one of auto, gemm, winograd, winograd4, "
+                        "got '", v, "'");
     }
     set_conv_algo(a);
   });
@@ -199,6 +200,7 @@ void bind_conv2d(py::module_& m) {
     switch (conv_algo()) {
       case ConvAlgo::gemm: return std::string("gemm");
       case ConvAlgo::winograd: return std::string("winograd");
+      case ConvAlgo::winograd4: return std::string("winograd4");
       default: return std::string("auto");
     }
   });

@@ -1,5 +1,6 @@
-// Winograd F(2x2, 3x3) driver (the maths: winograd.h): which shapes take it, the weight
-// transforms, blocking over tiles, threads and the per-element GEMMs.
+// Winograd F(2x2, 3x3) and F(4x4, 3x3) driver (the maths: winograd.h, winograd4_inl.h): which
+// shapes take which, the weight transforms, blocking over tiles, threads and the per-element
+// GEMMs (16 of them for F(2x2), 36 for F(4x4); "16" below reads "E").
 //
 // Forward (and the data gradient, a forward conv of gy): the tiles of the whole batch are
 // cut into blocks of T (a fixed count per shape); a thread takes a block, transforms its
@@ -27,7 +28,16 @@ using conv_packed::min64;
 using conv_packed::round_up;
 using conv_packed::Scratch;
 
-const KernelSet<WinogradKernels> kWino = FV_KERNEL_SET(WinogradKernels, winograd_kernels);
+const KernelSet<WinogradKernels> kWino2 = FV_KERNEL_SET(WinogradKernels, winograd_kernels);
+const KernelSet<WinogradKernels> kWino4 = FV_KERNEL_SET(WinogradKernels, winograd4_kernels);
+
+// One tile size: m x m outputs per tile from (m + 2) x (m + 2) inputs, E = (m + 2)^2 elements.
+struct Variant {
+  int m, E;
+  const KernelSet<WinogradKernels>* kernels;
+};
+const Variant kF2{2, 16, &kWino2};
+const Variant kF4{4, 36, &kWino4};
 
 std::atomic<int> g_algo{static_cast<int>(ConvAlgo::auto_select)};
 
@@ -59,30 +69,85 @@ bool applies(const ConvGeom& g) {
          g.groups == 1 && g.pt <= 2 && g.pb <= 2 && g.pl <= 2 && g.pr <= 2;
 }
 
-// Whether Winograd pays for a conv of in_ch -> out_ch channels with OH x OW outputs: its
-// multiplies per output, 16 per 2x2 tile over im2col's 9 (tiles overhanging an odd edge
-// compute outputs that are dropped), must be well below 1, the channel counts big enough
-// that the GEMMs, not the transforms, dominate, and the output wide and tall enough that tile
-// rows fill a good part of a vector. Measured (bench/bench_conv.py --algo, 2 threads,
-// AVX-512): 32->64 on 13x13 (ratio 0.53) gains in all three passes; 64->64 on 5x5 (3x3
-// outputs, ratio 0.79; data gradient 5x5, ratio 0.64) loses 2-3x.
-bool pays(int64_t in_ch, int64_t out_ch, int64_t OH, int64_t OW) {
-  const double ratio = 16.0 * static_cast<double>(ceil_div(OH, 2) * ceil_div(OW, 2)) /
-                       (9.0 * static_cast<double>(OH * OW));
-  return in_ch >= 16 && out_ch >= 16 && OH >= 8 && OW >= 8 && ratio <= 0.6;
+// Multiplies per output of F(m x m) against im2col's 9: (m + 2)^2 per m x m tile, where tiles
+// overhanging the output's edge compute outputs that are dropped.
+double mult_ratio(int m, int64_t OH, int64_t OW) {
+  const double tiles = static_cast<double>(ceil_div(OH, m) * ceil_div(OW, m));
+  return (m + 2) * (m + 2) * tiles / (9.0 * static_cast<double>(OH * OW));
 }
 
-// Whether a pass runs as Winograd: forced, or auto and it pays. Without AVX-512, auto also
-// wants the conv to have at least min_c_avx2 input channels (g.C): the gradients' measured
-// break-even there (see winograd_backward_*_ok).
-bool chosen(const ConvGeom& g, int64_t in_ch, int64_t out_ch, int64_t OH, int64_t OW,
-            int64_t min_c_avx2 = 0) {
-  if (!applies(g)) return false;
+// Whether F(2x2) pays for a conv of in_ch -> out_ch channels with OH x OW outputs: its
+// multiply ratio must be well below 1, the channel counts big enough that the GEMMs, not the
+// transforms, dominate, and the output wide and tall enough that tile rows fill a good part
+// of a vector. Measured (bench/bench_conv.py --algo, 2 threads, AVX-512): 32->64 on 13x13
+// (ratio 0.53) gains in all three passes; 64->64 on 5x5 (3x3 outputs, ratio 0.79; data
+// gradient 5x5, ratio 0.64) loses 2-3x.
+bool pays2(int64_t in_ch, int64_t out_ch, int64_t OH, int64_t OW) {
+  return in_ch >= 16 && out_ch >= 16 && OH >= 8 && OW >= 8 && mult_ratio(2, OH, OW) <= 0.6;
+}
+
+// F(4x4)'s transforms address windows through int32 offsets that span up to 16 images of the
+// tensors they read (x and gy): those must fit.
+bool fits4(const ConvGeom& g) {
+  const int64_t limit = (int64_t{1} << 31) / 16 - 64;
+  return g.C * g.H * g.W < limit && g.O * g.OH * g.OW < limit;
+}
+
+// Which pass a choice is for: they differ in what F(4x4) needs to pay.
+enum class Pass { forward, data, weight };
+
+// Whether F(4x4) pays, measured per pass against F(2x2) and im2col (2 threads, AVX-512 and
+// AVX2; where F(2x2) pays, F(4x4) measured 1.1-1.5x faster than it unless said):
+//   forward, data: channels >= 16 and a multiply ratio <= 0.6, as for F(2x2) but with no size
+//     floor: 64->64 on 5x5 (3x3 outputs, ratio 0.44) runs 1.4x faster forward than im2col
+//     (AVX2 1.2x); its data gradient (5x5, ratio 0.64) 1.9x slower.
+//   weight: the chunk GEMMs' depth is the tiles of kChunk images, so F(2x2)'s output floor
+//     stays (64->64 on 5x5 loses 1.2x), and the 36 planes of O x C sums a chunk accumulates
+//     into must stay in L2 (kBlockFloats): 128->128 on 8x8 (2.4 MB) ran 1.24x slower than
+//     F(2x2), 64->64 (590 KB) 1.08x faster.
+bool pays4(Pass pass, const ConvGeom& g, int64_t in_ch, int64_t out_ch, int64_t OH, int64_t OW) {
+  if (!fits4(g) || in_ch < 16 || out_ch < 16 || mult_ratio(4, OH, OW) > 0.6) return false;
+  return pass != Pass::weight || (OH >= 8 && OW >= 8 && 36 * g.O * g.C <= kBlockFloats);
+}
+
+// Which tile size a pass runs with (null: not Winograd): forced, or auto: F(4x4) where it
+// pays, else F(2x2) where that pays. Without AVX-512, auto's F(2x2) also wants the conv to
+// have at least min_c_avx2 input channels (g.C): the gradients' measured break-even there
+// (see data_variant, weight_variant). The F(4x4) rules hold with AVX2 as measured, except the
+// weight gradient's floor (16 -> 32 channels on 28x28: the same speed as im2col).
+const Variant* chosen(Pass pass, const ConvGeom& g, int64_t in_ch, int64_t out_ch, int64_t OH,
+                      int64_t OW, int64_t min_c_avx2 = 0) {
+  if (!applies(g)) return nullptr;
   const ConvAlgo a = conv_algo();
-  if (a == ConvAlgo::winograd) return true;
-  if (a != ConvAlgo::auto_select) return false;
-  if (g.C < min_c_avx2 && active_isa() != Isa::avx512) return false;
-  return pays(in_ch, out_ch, OH, OW);
+  if (a == ConvAlgo::winograd) return &kF2;
+  if (a == ConvAlgo::winograd4) return fits4(g) ? &kF4 : &kF2;
+  if (a != ConvAlgo::auto_select) return nullptr;
+  const bool avx2_floor = g.C < min_c_avx2 && active_isa() != Isa::avx512;
+  if (pays4(pass, g, in_ch, out_ch, OH, OW) && !(pass == Pass::weight && avx2_floor)) {
+    return &kF4;
+  }
+  if (avx2_floor || !pays2(in_ch, out_ch, OH, OW)) return nullptr;
+  return &kF2;
+}
+
+const Variant* forward_variant(const ConvGeom& g) {
+  return chosen(Pass::forward, g, g.C, g.O, g.OH, g.OW);
+}
+// The data gradient transforms more tiles (H x W outputs, a 2-wide border of gy) over more
+// channels (O in, C out) than the forward does, and its GEMMs have the conv's C input
+// channels as rows. F(2x2), measured on the reference conv2 (64 -> 32 channels, 13x13, 2
+// threads): with AVX-512 its whole backward pass is ~7% faster than im2col data + Winograd
+// weight gradients; with AVX2 12% slower. So auto's F(2x2) wants AVX-512, or >= 64 input
+// channels. (Small integers come out the same on every ISA either way, so the ISA never
+// changes their bits.)
+const Variant* data_variant(const ConvGeom& g) {
+  return chosen(Pass::data, g, g.O, g.C, g.H, g.W, 64);
+}
+// Weight gradient: with AVX2, F(2x2) on 16 -> 32 channels on 28x28 measured 0.80x im2col's
+// speed (32 -> 64 on 13x13: 1.2x faster); with AVX-512 both gain (1.8x, 2x). So without
+// AVX-512 auto wants >= 32 input channels.
+const Variant* weight_variant(const ConvGeom& g) {
+  return chosen(Pass::weight, g, g.C, g.O, g.OH, g.OW, 32);
 }
 
 // Tiles per block: whole tile rows (the transforms work row by row), as many as keep V
@@ -99,48 +164,114 @@ int64_t block_tiles(const WinoGeom& wg) {
   return max_rows * wg.TW;
 }
 
-// One 1-D step of G g (3 -> 4): exact (halvings), the same order for every element.
-inline void g3(float g0, float g1, float g2, float* r) {
-  r[0] = g0;
-  r[1] = ((g0 + g1) + g2) * 0.5f;
-  r[2] = ((g0 - g1) + g2) * 0.5f;
-  r[3] = g2;
+// F(4x4) blocks: any tile count (its transforms read window by window), a multiple of the
+// widest GEMM column panel (32), as many as keep V and M within kBlockFloats, at least 32.
+int64_t block_tiles4(const WinoGeom& wg) {
+  const int64_t fit = kBlockFloats / (36 * (wg.C + wg.O)) / 32 * 32;
+  return fit < 32 ? 32 : (fit > 128 ? 128 : fit);
 }
 
-// One 1-D step of G^T u (4 -> 3), the adjoint of g3.
-inline void gt4(float u0, float u1, float u2, float u3, float* r) {
-  r[0] = u0 + (u1 + u2) * 0.5f;
-  r[1] = (u1 - u2) * 0.5f;
-  r[2] = (u1 + u2) * 0.5f + u3;
+int64_t block_tiles(const Variant& v, const WinoGeom& wg) {
+  return v.m == 4 ? block_tiles4(wg) : block_tiles(wg);
 }
+
+// The 1-D weight-side steps, per tile size: G g (3 -> m + 2) and its adjoint G^T u
+// (m + 2 -> 3). Each is one fixed order of operations in this baseline-ISA file, so the
+// transformed weights and the weight gradients' last step have the same bits on every ISA.
+template <int m>
+struct WeightSteps;
+
+// F(2x2): G = [1 0 0; .5 .5 .5; .5 -.5 .5; 0 0 1] (exact halvings).
+template <>
+struct WeightSteps<2> {
+  static void g(float g0, float g1, float g2, float* r) {
+    r[0] = g0;
+    r[1] = ((g0 + g1) + g2) * 0.5f;
+    r[2] = ((g0 - g1) + g2) * 0.5f;
+    r[3] = g2;
+  }
+  static void gt(const float* u, float* r) {
+    r[0] = u[0] + (u[1] + u[2]) * 0.5f;
+    r[1] = (u[1] - u[2]) * 0.5f;
+    r[2] = (u[1] + u[2]) * 0.5f + u[3];
+  }
+  static constexpr float kScale = 1.0f;  // dg = G^T dU G (x / 1 is exact)
+};
+
+// F(4x4): the integer G' of winograd4_inl.h; dg = G'^T dU G' / 576.
+template <>
+struct WeightSteps<4> {
+  static void g(float g0, float g1, float g2, float* r) {
+    const float s = g0 + g2, f = g0 + 4.0f * g2;
+    r[0] = g0;
+    r[1] = -(s + g1);
+    r[2] = -(s - g1);
+    r[3] = f + 2.0f * g1;
+    r[4] = f - 2.0f * g1;
+    r[5] = g2;
+  }
+  static void gt(const float* u, float* r) {
+    const float s12 = u[1] + u[2], s34 = u[3] + u[4];
+    r[0] = (u[0] - s12) + s34;
+    r[1] = (u[2] - u[1]) + 2.0f * (u[3] - u[4]);
+    r[2] = (4.0f * s34 - s12) + u[5];
+  }
+  static constexpr float kScale = 576.0f;
+};
+
+// Kernels are transformed kLanes at a time, lane-inner, so the compiler can vectorise the
+// steps across kernels (this file is built for the baseline ISA: SSE2's 4 lanes on x86-64).
+constexpr int kLanes = 16;
 
 // U[e][p][q] = (G k G^T)[e] for the 3x3 kernel k of output p and input q of the Winograd
 // conv; k = w[p][q] (forward), or w[q][p] rotated by 180 degrees (data gradient: outputs are
 // the conv's input channels).
-void transform_weights(const float* w, int64_t O, int64_t C, bool data_grad, float* U) {
+template <int m>
+void transform_weights_t(const float* w, int64_t O, int64_t C, bool data_grad, float* U) {
+  constexpr int n = m + 2;
   const int64_t P = data_grad ? C : O, Q = data_grad ? O : C;
   parallel_for(P, 8, [&](int64_t b, int64_t e) {
     for (int64_t p = b; p < e; ++p) {
-      for (int64_t q = 0; q < Q; ++q) {
-        float k[3][3];
-        const float* src = data_grad ? w + (q * C + p) * 9 : w + (p * C + q) * 9;
-        for (int i = 0; i < 3; ++i) {
-          for (int j = 0; j < 3; ++j) k[i][j] = data_grad ? src[(2 - i) * 3 + (2 - j)] : src[i * 3 + j];
+      for (int64_t q0 = 0; q0 < Q; q0 += kLanes) {
+        const int nq = static_cast<int>(min64(kLanes, Q - q0));
+        float k[9][kLanes] = {};
+        for (int l = 0; l < nq; ++l) {
+          const int64_t q = q0 + l;
+          const float* src = data_grad ? w + (q * C + p) * 9 : w + (p * C + q) * 9;
+          for (int t = 0; t < 9; ++t) k[t][l] = src[data_grad ? 8 - t : t];
         }
-        float t[4][3];  // G k: column by column
+        float gk[n][3][kLanes];  // G k, column by column
         for (int j = 0; j < 3; ++j) {
-          float r[4];
-          g3(k[0][j], k[1][j], k[2][j], r);
-          for (int i = 0; i < 4; ++i) t[i][j] = r[i];
+          for (int l = 0; l < kLanes; ++l) {
+            float r[n];
+            WeightSteps<m>::g(k[j][l], k[3 + j][l], k[6 + j][l], r);
+            for (int i = 0; i < n; ++i) gk[i][j][l] = r[i];
+          }
         }
-        for (int i = 0; i < 4; ++i) {
-          float r[4];
-          g3(t[i][0], t[i][1], t[i][2], r);
-          for (int j = 0; j < 4; ++j) U[((i * 4 + j) * P + p) * Q + q] = r[j];
+        for (int i = 0; i < n; ++i) {
+          float u[n][kLanes];  // row i of (G k) G^T
+          for (int l = 0; l < kLanes; ++l) {
+            float r[n];
+            WeightSteps<m>::g(gk[i][0][l], gk[i][1][l], gk[i][2][l], r);
+            for (int j = 0; j < n; ++j) u[j][l] = r[j];
+          }
+          for (int j = 0; j < n; ++j) {
+            float* dst = U + ((i * n + j) * P + p) * Q + q0;
+            for (int l = 0; l < nq; ++l) dst[l] = u[j][l];
+          }
         }
       }
     }
   });
+}
+
+void transform_weights(const Variant& v, const float* w, int64_t O, int64_t C, bool data_grad,
+                       float* U) {
+  if (v.m == 4) {
+    transform_weights_t<4>(w, O, C, data_grad, U);
+  } else {
+    transform_weights_t<2>(w, O, C, data_grad, U);
+  }
 }
 
 // Pads a plane stride off multiples of 1 KB by 16 floats (64 B), so the 16 planes fall in
@@ -159,12 +290,13 @@ WinoLayout b_panels(int64_t C, int64_t T, int64_t nr) {
 // U_e is packed once per call (sgemm_pack_a). When the C channels fit one GEMM K block, the
 // input transform writes V straight in the packed B layout and sgemm_packed_block reads it
 // there; otherwise V is row-major and each K block is packed from it.
-void run_forward(const WinoGeom& wg, const float* in, const float* U, const float* bias,
-                 bool relu, float* out) {
-  const WinogradKernels& k = kWino.cpu();
+void run_forward(const Variant& var, const WinoGeom& wg, const float* in, const float* U,
+                 const float* bias, bool relu, float* out) {
+  const WinogradKernels& k = var.kernels->cpu();
+  const int E = var.E;
   const int64_t C = wg.C, O = wg.O;
   const int64_t total = wg.N * wg.TH * wg.TW;
-  const int64_t T = block_tiles(wg), ldt = round_up(T, 16);
+  const int64_t T = block_tiles(var, wg), ldt = round_up(T, 16);
   const GemmPacking pk = sgemm_packing();
   const int64_t kc = pk.kc;
   const bool packed = C <= kc;
@@ -172,16 +304,16 @@ void run_forward(const WinoGeom& wg, const float* in, const float* U, const floa
   const WinoLayout lay_m = row_major(O, ldt);
   const int64_t a_size = sgemm_packed_a_size(O, C);
   const int64_t b_size = packed ? 0 : kc * round_up(T, pk.nr) + 64;
-  const CallBuffer Upack(16 * a_size);
-  parallel_for(16, 1, [&](int64_t b, int64_t e) {
+  const CallBuffer Upack(E * a_size);
+  parallel_for(E, 1, [&](int64_t b, int64_t e) {
     for (int64_t i = b; i < e; ++i) sgemm_pack_a(false, O, C, U + i * O * C, C, Upack.get() + i * a_size);
   });
   conv_packed::run_pulled(ceil_div(total, T), [&](const conv_packed::Puller& pull) {
-    const Scratch V(0, 16 * lay_v.es + 64), M(1, 16 * lay_m.es), B(2, b_size);
+    const Scratch V(0, E * lay_v.es + 64), M(1, E * lay_m.es), B(2, b_size);
     for (int64_t b = pull(); b >= 0; b = pull()) {
       const int64_t t0 = b * T, cnt = min64(T, total - t0);
       k.input_transform(&wg, in, t0, cnt, V.get(), &lay_v);
-      for (int e = 0; e < 16; ++e) {
+      for (int e = 0; e < E; ++e) {
         const float* ue = Upack.get() + e * a_size;
         float* me = M.get() + e * lay_m.es;
         if (packed) {
@@ -200,9 +332,56 @@ void run_forward(const WinoGeom& wg, const float* in, const float* U, const floa
   });
 }
 
-WinoGeom make_wino(int64_t N, int64_t C, int64_t H, int64_t W, int64_t O, int64_t OH,
-                   int64_t OW, int64_t pt, int64_t pl) {
-  return WinoGeom{N, C, H, W, O, OH, OW, pt, pl, ceil_div(OH, 2), ceil_div(OW, 2)};
+WinoGeom make_wino(const Variant& v, int64_t N, int64_t C, int64_t H, int64_t W, int64_t O,
+                   int64_t OH, int64_t OW, int64_t pt, int64_t pl) {
+  return WinoGeom{N, C, H, W, O, OH, OW, pt, pl, ceil_div(OH, v.m), ceil_div(OW, v.m)};
+}
+
+// dg[oc] = G^T dU[.][oc] G (F(4x4): G'^T dU G' / 576) for the O*C kernels; dU holds the E
+// planes of O*C sums. kLanes kernels at a time, as transform_weights_t.
+template <int m>
+void weight_gradient_from_t(const float* dU, int64_t OC, float* gw) {
+  constexpr int n = m + 2;
+  using S = WeightSteps<m>;
+  parallel_for(ceil_div(OC, kLanes), 4, [&](int64_t b, int64_t e) {
+    for (int64_t blk = b; blk < e; ++blk) {
+      const int64_t oc0 = blk * kLanes;
+      const int nl = static_cast<int>(min64(kLanes, OC - oc0));
+      float u[n][n][kLanes] = {};
+      for (int i = 0; i < n * n; ++i) {
+        for (int l = 0; l < nl; ++l) u[i / n][i % n][l] = dU[i * OC + oc0 + l];
+      }
+      float t[3][n][kLanes];  // G^T u, column by column
+      for (int j = 0; j < n; ++j) {
+        for (int l = 0; l < kLanes; ++l) {
+          float col[n], r[3];
+          for (int i = 0; i < n; ++i) col[i] = u[i][j][l];
+          S::gt(col, r);
+          for (int i = 0; i < 3; ++i) t[i][j][l] = r[i];
+        }
+      }
+      float g[3][3][kLanes];
+      for (int i = 0; i < 3; ++i) {
+        for (int l = 0; l < kLanes; ++l) {
+          float row[n], r[3];
+          for (int j = 0; j < n; ++j) row[j] = t[i][j][l];
+          S::gt(row, r);
+          for (int j = 0; j < 3; ++j) g[i][j][l] = r[j] / S::kScale;
+        }
+      }
+      for (int l = 0; l < nl; ++l) {
+        for (int i = 0; i < 9; ++i) gw[(oc0 + l) * 9 + i] = g[i / 3][i % 3][l];
+      }
+    }
+  });
+}
+
+void weight_gradient_from(const Variant& v, const float* dU, int64_t OC, float* gw) {
+  if (v.m == 4) {
+    weight_gradient_from_t<4>(dU, OC, gw);
+  } else {
+    weight_gradient_from_t<2>(dU, OC, gw);
+  }
 }
 
 }  // namespace
@@ -210,50 +389,42 @@ WinoGeom make_wino(int64_t N, int64_t C, int64_t H, int64_t W, int64_t O, int64_
 void set_conv_algo(ConvAlgo a) { g_algo.store(static_cast<int>(a)); }
 ConvAlgo conv_algo() { return static_cast<ConvAlgo>(g_algo.load()); }
 
-bool winograd_forward_ok(const ConvGeom& g) { return chosen(g, g.C, g.O, g.OH, g.OW); }
-// The data gradient transforms more tiles (H x W outputs, a 2-wide border of gy) over more
-// channels (O in, C out) than the forward does, and its GEMMs have the conv's C input
-// channels as rows. Measured on the reference conv2 (64 -> 32 channels, 13x13, 2 threads):
-// with AVX-512 Winograd's whole backward pass is ~7% faster than im2col data + Winograd weight
-// gradients; with AVX2 12% slower. So auto takes it with AVX-512, or with >= 64 input
-// channels. (Small integers come out exact either way, so the ISA never changes them.)
-bool winograd_backward_data_ok(const ConvGeom& g) { return chosen(g, g.O, g.C, g.H, g.W, 64); }
-
-// Weight gradient: with AVX2, 16 -> 32 channels on 28x28 measured 0.80x im2col's speed
-// (32 -> 64 on 13x13: 1.2x faster); with AVX-512 both gain (1.8x, 2x). So without AVX-512
-// auto wants >= 32 input channels.
-bool winograd_backward_weight_ok(const ConvGeom& g) {
-  return chosen(g, g.C, g.O, g.OH, g.OW, 32);
-}
+bool winograd_forward_ok(const ConvGeom& g) { return forward_variant(g) != nullptr; }
+bool winograd_backward_data_ok(const ConvGeom& g) { return data_variant(g) != nullptr; }
+bool winograd_backward_weight_ok(const ConvGeom& g) { return weight_variant(g) != nullptr; }
 
 void conv2d_forward_winograd(const ConvGeom& g, const float* x, const float* w,
                              const float* bias, bool relu, float* y) {
-  const CallBuffer U(16 * g.O * g.C);
-  transform_weights(w, g.O, g.C, false, U.get());
-  run_forward(make_wino(g.N, g.C, g.H, g.W, g.O, g.OH, g.OW, g.pt, g.pl), x, U.get(), bias,
+  const Variant& v = *forward_variant(g);
+  const CallBuffer U(v.E * g.O * g.C);
+  transform_weights(v, w, g.O, g.C, false, U.get());
+  run_forward(v, make_wino(v, g.N, g.C, g.H, g.W, g.O, g.OH, g.OW, g.pt, g.pl), x, U.get(), bias,
               relu, y);
 }
 
 void conv2d_backward_data_winograd(const ConvGeom& g, const float* gy, const float* w,
                                    float* gx) {
-  const CallBuffer U(16 * g.C * g.O);
-  transform_weights(w, g.O, g.C, true, U.get());
+  const Variant& v = *data_variant(g);
+  const CallBuffer U(v.E * g.C * g.O);
+  transform_weights(v, w, g.O, g.C, true, U.get());
   // gx = gy (padded by 2 - p on each side) correlated with the rotated, transposed kernels.
-  run_forward(make_wino(g.N, g.O, g.OH, g.OW, g.C, g.H, g.W, 2 - g.pt, 2 - g.pl), gy, U.get(),
-              nullptr, false, gx);
+  run_forward(v, make_wino(v, g.N, g.O, g.OH, g.OW, g.C, g.H, g.W, 2 - g.pt, 2 - g.pl), gy,
+              U.get(), nullptr, false, gx);
 }
 
 void conv2d_backward_weight_winograd(const ConvGeom& g, const float* gy, const float* x,
                                      float* gw) {
-  const WinogradKernels& k = kWino.cpu();
-  const WinoGeom wg = make_wino(g.N, g.C, g.H, g.W, g.O, g.OH, g.OW, g.pt, g.pl);
+  const Variant& v = *weight_variant(g);
+  const WinogradKernels& k = v.kernels->cpu();
+  const int E = v.E;
+  const WinoGeom wg = make_wino(v, g.N, g.C, g.H, g.W, g.O, g.OH, g.OW, g.pt, g.pl);
   const int64_t C = g.C, O = g.O, per_image = wg.TH * wg.TW;
-  const int64_t n_chunks = ceil_div(g.N, kChunk), usize = 16 * O * C;
-  const int64_t T = block_tiles(wg), ldt = round_up(T, 16);
+  const int64_t n_chunks = ceil_div(g.N, kChunk), usize = E * O * C;
+  const int64_t T = block_tiles(v, wg), ldt = round_up(T, 16);
   const WinoLayout lay_v = row_major(C, ldt), lay_d = row_major(O, ldt);
   const CallBuffer dU(n_chunks * usize);
   conv_packed::run_pulled(n_chunks, [&](const conv_packed::Puller& pull) {
-    const Scratch V(0, 16 * lay_v.es), D(1, 16 * lay_d.es);
+    const Scratch V(0, E * lay_v.es), D(1, E * lay_d.es);
     for (int64_t ch = pull(); ch >= 0; ch = pull()) {
       const int64_t first = ch * kChunk * per_image;
       const int64_t end = min64(g.N, (ch + 1) * kChunk) * per_image;
@@ -262,7 +433,7 @@ void conv2d_backward_weight_winograd(const ConvGeom& g, const float* gy, const f
         const int64_t cnt = min64(T, end - t0);
         k.input_transform(&wg, x, t0, cnt, V.get(), &lay_v);
         k.dy_transform(&wg, gy, t0, cnt, D.get(), &lay_d);
-        for (int e = 0; e < 16; ++e) {
+        for (int e = 0; e < E; ++e) {
           sgemm(false, true, O, C, cnt, D.get() + e * lay_d.es, ldt, V.get() + e * lay_v.es, ldt,
                 t0 == first ? 0.0f : 1.0f, dUc + e * O * C, C);
         }
@@ -278,23 +449,7 @@ void conv2d_backward_weight_winograd(const ConvGeom& g, const float* gy, const f
       for (int64_t i = b; i < e; ++i) sum[i] += part[i];
     }
   });
-  parallel_for(O * C, 64, [&](int64_t b, int64_t e) {
-    for (int64_t oc = b; oc < e; ++oc) {
-      float u[4][4];
-      for (int i = 0; i < 16; ++i) u[i / 4][i % 4] = sum[i * O * C + oc];
-      float t[3][4];  // G^T u: column by column
-      for (int j = 0; j < 4; ++j) {
-        float r[3];
-        gt4(u[0][j], u[1][j], u[2][j], u[3][j], r);
-        for (int i = 0; i < 3; ++i) t[i][j] = r[i];
-      }
-      for (int i = 0; i < 3; ++i) {
-        float r[3];
-        gt4(t[i][0], t[i][1], t[i][2], t[i][3], r);
-        for (int j = 0; j < 3; ++j) gw[oc * 9 + i * 3 + j] = r[j];
-      }
-    }
-  });
+  weight_gradient_from(v, sum, O * C, gw);
 }
 
 }  // namespace fv

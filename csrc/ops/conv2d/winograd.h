@@ -1,4 +1,7 @@
-// Winograd F(2x2, 3x3) convolution: 3x3, stride 1, dilation 1, groups 1 (Lavin & Gray 2015).
+// Winograd convolution, F(2x2, 3x3) and F(4x4, 3x3): 3x3, stride 1, dilation 1, groups 1
+// (Lavin & Gray 2015). F(2x2, 3x3) is described here; F(4x4, 3x3) is the same scheme with 6x6
+// input patches, 4x4 output tiles and 36 tile elements (36 multiplies per 16 outputs instead of
+// 144: 4x fewer than im2col), with integer-scaled matrices (winograd4_inl.h).
 //
 // Each 2x2 block of outputs ("tile") is computed from the 4x4 input patch under it:
 //   y_tile = A^T [ sum_c U[c] (.) V[c] ] A,   U = G g G^T (4x4 per (o, c)),  V = B^T d B,
@@ -21,7 +24,8 @@
 // ISA. In general the error is a small multiple of im2col's (tests/tolerances.py).
 //
 // Files: winograd.cpp (driver: selection, weight transforms, blocking, threads, GEMMs),
-// winograd_{scalar,avx2,avx512}.cpp (the tile transforms, from winograd_inl.h).
+// winograd_{scalar,avx2,avx512}.cpp (the tile transforms, from winograd_inl.h for F(2x2)
+// and winograd4_inl.h for F(4x4)).
 #pragma once
 
 #include <cstdint>
@@ -31,7 +35,8 @@
 
 namespace fv {
 
-// Tile grid of one Winograd convolution over an NCHW tensor with `C` channels of H x W
+// Tile grid of one Winograd convolution (described for F(2x2); F(4x4)'s tiles are 4x4 outputs
+// over 6x6 input patches: 4 and 6 in place of 2 and 4 below) over an NCHW tensor with `C` channels of H x W
 // (the transform input) producing OH x OW outputs; tile t (global, over images) is
 // (n, tr, tc) = (t / (TH*TW), t / TW % TH, t % TW); its input patch starts at
 // (2 tr - pt, 2 tc - pl) (reads outside [0,H) x [0,W) are 0) and it covers outputs
@@ -69,19 +74,28 @@ struct WinogradKernels {
 };
 
 FV_DECLARE_KERNELS(WinogradKernels, winograd_kernels);
+// F(4x4, 3x3): the same entry points with 36 tile elements (e = 6a + b), tiles of 4x4 outputs,
+// M and the transforms in the integer-scaled form of winograd4_inl.h (the output transform
+// divides by 576). Blocks need not be whole tile rows; layouts' panel_w must be a multiple of
+// 16 (a chunk of lanes never crosses a panel).
+FV_DECLARE_KERNELS(WinogradKernels, winograd4_kernels);
 
 // Which convolution algorithm 3x3 stride-1 layers use (fastvision.set_conv_algorithm):
 //   auto      Winograd where it needs clearly fewer multiplies and measured faster (big
 //             enough channel counts, outputs that tile well; without AVX-512 the gradients
 //             want more input channels: see winograd.cpp), im2col GEMM elsewhere;
 //   gemm      never Winograd;
-//   winograd  Winograd wherever it applies (3x3, stride 1, dilation 1, groups 1, padding <= 2).
-enum class ConvAlgo { auto_select, gemm, winograd };
+//   winograd  Winograd F(2x2, 3x3) wherever it applies (3x3, stride 1, dilation 1, groups 1,
+//             padding <= 2);
+//   winograd4 Winograd F(4x4, 3x3) wherever it applies (the same shapes, while the transforms'
+//             int32 window offsets over 16 images fit), else F(2x2, 3x3).
+enum class ConvAlgo { auto_select, gemm, winograd, winograd4 };
 void set_conv_algo(ConvAlgo a);
 ConvAlgo conv_algo();
 
-// Whether each pass of this convolution takes the Winograd path (the shape and the setting
-// decide; never the ISA or the thread count).
+// Whether each pass of this convolution takes a Winograd path (the shape and the setting
+// decide, and auto's choice for the gradients the ISA too; never the thread count). Which
+// tile size it takes is decided in winograd.cpp by the same rules.
 bool winograd_forward_ok(const ConvGeom& g);
 bool winograd_backward_data_ok(const ConvGeom& g);
 bool winograd_backward_weight_ok(const ConvGeom& g);

@@ -2,12 +2,14 @@
 #include <immintrin.h>
 
 #include "ops/conv2d/winograd_inl.h"
+#include "ops/conv2d/winograd4_inl.h"
 
 namespace fv {
 namespace {
 
 struct VecAvx2 {
   static constexpr bool kPairs = false;
+  static constexpr bool kRowLoads = false;  // gathers
   static constexpr int L = 8;
   using F = __m256;
   using K = __m256i;  // all-ones lanes
@@ -19,6 +21,44 @@ struct VecAvx2 {
   // max(0, x) returns x for NaN: NaN propagates, as torch.relu
   static F max0(F a) { return _mm256_max_ps(_mm256_setzero_ps(), a); }
   static F set1(float v) { return _mm256_set1_ps(v); }
+  static F mul(F a, F b) { return _mm256_mul_ps(a, b); }
+  static F div(F a, F b) { return _mm256_div_ps(a, b); }
+  static K kand(K a, K b) { return _mm256_and_si256(a, b); }
+  static F gather(const float* base, const int32_t* idx, K m) {
+    const __m256i vi = _mm256_load_si256(reinterpret_cast<const __m256i*>(idx));
+    return _mm256_mask_i32gather_ps(_mm256_setzero_ps(), base, vi, _mm256_castsi256_ps(m), 4);
+  }
+  // out[i*16 + k] = v[k][i]: two 8x8 transposes (values 0-7, then 8-15).
+  static void tiles16(const F* v, float* out) {
+    for (int h = 0; h < 2; ++h) {
+      const F* r = v + 8 * h;
+      F t[8], u[8];
+      for (int k = 0; k < 8; k += 2) {
+        t[k] = _mm256_unpacklo_ps(r[k], r[k + 1]);
+        t[k + 1] = _mm256_unpackhi_ps(r[k], r[k + 1]);
+      }
+      // u[4g + c], 128-bit lane l: rows 4g .. 4g+3 of column 4l + c
+      for (int g = 0; g < 8; g += 4) {
+        const __m256d a = _mm256_castps_pd(t[g]), b = _mm256_castps_pd(t[g + 1]);
+        const __m256d c = _mm256_castps_pd(t[g + 2]), d = _mm256_castps_pd(t[g + 3]);
+        u[g] = _mm256_castpd_ps(_mm256_unpacklo_pd(a, c));
+        u[g + 1] = _mm256_castpd_ps(_mm256_unpackhi_pd(a, c));
+        u[g + 2] = _mm256_castpd_ps(_mm256_unpacklo_pd(b, d));
+        u[g + 3] = _mm256_castpd_ps(_mm256_unpackhi_pd(b, d));
+      }
+      for (int c = 0; c < 4; ++c) {
+        _mm256_store_ps(out + c * 16 + 8 * h, _mm256_permute2f128_ps(u[c], u[4 + c], 0x20));
+        _mm256_store_ps(out + (4 + c) * 16 + 8 * h, _mm256_permute2f128_ps(u[c], u[4 + c], 0x31));
+      }
+    }
+  }
+  static void store_tile(float* d, int64_t ld, const float* s, int rows, int cols) {
+    const __m256 lo = _mm256_load_ps(s), hi = _mm256_load_ps(s + 8);
+    const __m128 r[4] = {_mm256_castps256_ps128(lo), _mm256_extractf128_ps(lo, 1),
+                         _mm256_castps256_ps128(hi), _mm256_extractf128_ps(hi, 1)};
+    const __m128i m = _mm_cmpgt_epi32(_mm_set1_epi32(cols), _mm_setr_epi32(0, 1, 2, 3));
+    for (int a = 0; a < rows; ++a) _mm_maskstore_ps(d + a * ld, m, r[a]);
+  }
   static K mask(int64_t lo, int64_t hi) {
     const int32_t l = static_cast<int32_t>(lo < 0 ? 0 : (lo > 8 ? 8 : lo));
     const int32_t h = static_cast<int32_t>(hi < 0 ? 0 : (hi > 8 ? 8 : hi));
@@ -48,3 +88,4 @@ struct VecAvx2 {
 }  // namespace fv
 
 FV_WINOGRAD_TABLE(VecAvx2, avx2)
+FV_WINOGRAD4_TABLE(VecAvx2, avx2)

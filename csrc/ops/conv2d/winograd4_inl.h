@@ -1,0 +1,331 @@
+// The Winograd F(4x4, 3x3) tile transforms (winograd.h), written once over a vector type so
+// the scalar, AVX2 and AVX-512 files run the same operations in the same order (the same
+// bits). Included by ISA files after winograd_inl.h: everything here has internal linkage.
+//
+// Integer-scaled matrices (points 0, +-1, +-2; Lavin & Gray 2015 divided by their fractions):
+//   B^T  = [4 0 -5 0 1 0; 0 -4 -4 1 1 0; 0 4 -4 -1 1 0; 0 -2 -1 2 1 0; 0 2 -1 -2 1 0;
+//           0 4 0 -5 0 1]                                   (the input transform, as Lavin's)
+//   G'   = [1 0 0; -1 -1 -1; -1 1 -1; 1 2 4; 1 -2 4; 0 0 1] (Lavin's G = S G',
+//                                                            S = diag(1/4, 1/6, 1/6, 1/24, 1/24, 1))
+//   A'^T = 24 A^T S = [6 4 4 1 1 0; 0 4 -4 2 -2 0; 0 4 4 4 4 0; 0 4 -4 8 -8 24]
+// so y_tile = A'^T [ sum_c (G' g G'^T) (.) (B^T d B) ] A' / 576: every matrix is integer and
+// the one division comes last. With small integers every value before it is an integer, exact
+// while it stays below 2^24, and the channel sums (the GEMMs) are then exact in any order:
+// every ISA gives the same bits. (Lavin's fractional G would round in the GEMM's inputs.)
+//
+// Lanes are L consecutive tiles of a block, in any images (small images have only a few tiles
+// per row): each lane's 6x6 input window (4x4 for dy) is read through a per-lane offset and
+// masks per window row and column (reads outside the tensor are never made: they are 0),
+// either gathered element by element or, with AVX-512, loaded row by row per lane and
+// transposed into lanes (windows(); on the reference conv2 that took the data gradient from
+// 1.43 to 1.13 ms). Windows 4 apart overlap by 2 columns, so the row-shuffle scheme of F(2x2)
+// does not carry over. The output transform turns its 16
+// vectors of outputs (lanes = tiles) into 16 outputs per tile (a transpose) and copies each
+// tile's 4 rows out.
+//
+// Vec provides, on top of winograd_inl.h's list:
+//   kRowLoads: whether windows() loads rows per lane and transposes (then
+//   template <int R> void windows(const float* src, const int32_t* idx,
+//                                 const uint8_t* lane_rows, int64_t ld, F* w)
+//       w[r*R + c] lane i = src[idx[i] + r*ld + c] where bit c of lane_rows[r*L + i], else 0)
+//   F mul(F, F), div(F, F); K kand(K, K)
+//   F gather(const float* base, const int32_t* idx, K m)   lane i = base[idx[i]] where m, else 0
+//   void tiles16(const F* v, float* out)                    out[16 i + k] = v[k] lane i
+//                                                           (k < 16, i < L; a transpose)
+//   void store_tile(float* d, int64_t ld, const float* s, int rows, int cols)
+//       d[a*ld + b] = s[4a + b] for a < rows, b < cols (s: one tile of tiles16's out, read
+//       back in the widths tiles16 stored it, so the loads are forwarded from the stores)
+#pragma once
+
+#include <cstdint>
+
+#include "ops/conv2d/winograd.h"
+
+namespace fv {
+namespace {
+
+namespace f4 {
+
+// Tile t of the grid (winograd.h, WinoGeom with 4x4 tiles): image, tile row, tile column.
+struct TilePos {
+  int64_t n, tr, tc;
+};
+inline TilePos tile_pos(const WinoGeom* g, int64_t t) {
+  const int64_t per = g->TH * g->TW, r = t % per;
+  return TilePos{t / per, r / g->TW, r % g->TW};
+}
+
+// r = B^T d along a line of 6 (exact on small integers: x4 and x2 are exact, x5 too there).
+template <class Vec>
+inline void bt6(const typename Vec::F* d, typename Vec::F* r) {
+  using F = typename Vec::F;
+  const F four = Vec::set1(4.0f), five = Vec::set1(5.0f), two = Vec::set1(2.0f);
+  const F s12 = Vec::add(d[1], d[2]), d12 = Vec::sub(d[1], d[2]);
+  const F d31 = Vec::sub(d[3], d[1]), d42 = Vec::sub(d[4], d[2]);
+  r[0] = Vec::add(Vec::sub(Vec::mul(four, d[0]), Vec::mul(five, d[2])), d[4]);
+  r[1] = Vec::sub(Vec::add(d[3], d[4]), Vec::mul(four, s12));
+  r[2] = Vec::add(Vec::sub(d[4], d[3]), Vec::mul(four, d12));
+  r[3] = Vec::add(d42, Vec::mul(two, d31));
+  r[4] = Vec::sub(d42, Vec::mul(two, d31));
+  r[5] = Vec::add(Vec::sub(Vec::mul(four, d[1]), Vec::mul(five, d[3])), d[5]);
+}
+
+// z = A'^T m along a line of 6 (6 -> 4).
+template <class Vec>
+inline void at6(const typename Vec::F* m, typename Vec::F* z) {
+  using F = typename Vec::F;
+  const F two = Vec::set1(2.0f), four = Vec::set1(4.0f), six = Vec::set1(6.0f);
+  const F eight = Vec::set1(8.0f), k24 = Vec::set1(24.0f);
+  const F s12 = Vec::add(m[1], m[2]), d12 = Vec::sub(m[1], m[2]);
+  const F s34 = Vec::add(m[3], m[4]), d34 = Vec::sub(m[3], m[4]);
+  z[0] = Vec::add(Vec::add(Vec::mul(six, m[0]), Vec::mul(four, s12)), s34);
+  z[1] = Vec::add(Vec::mul(four, d12), Vec::mul(two, d34));
+  z[2] = Vec::mul(four, Vec::add(s12, s34));
+  z[3] = Vec::add(Vec::add(Vec::mul(four, d12), Vec::mul(eight, d34)), Vec::mul(k24, m[5]));
+}
+
+// r = A' p along a line of 4 (4 -> 6): the dy transform's step, the adjoint of at6.
+template <class Vec>
+inline void a6(const typename Vec::F* p, typename Vec::F* r) {
+  using F = typename Vec::F;
+  const F two = Vec::set1(2.0f), four = Vec::set1(4.0f), six = Vec::set1(6.0f);
+  const F eight = Vec::set1(8.0f), k24 = Vec::set1(24.0f);
+  r[0] = Vec::mul(six, p[0]);
+  r[1] = Vec::mul(four, Vec::add(Vec::add(p[0], p[1]), Vec::add(p[2], p[3])));
+  r[2] = Vec::mul(four, Vec::add(Vec::sub(p[0], p[1]), Vec::sub(p[2], p[3])));
+  r[3] = Vec::add(Vec::add(p[0], Vec::mul(two, p[1])),
+                  Vec::add(Vec::mul(four, p[2]), Vec::mul(eight, p[3])));
+  r[4] = Vec::add(Vec::sub(p[0], Vec::mul(two, p[1])),
+                  Vec::sub(Vec::mul(four, p[2]), Vec::mul(eight, p[3])));
+  r[5] = Vec::mul(k24, p[3]);
+}
+
+// How a chunk of <= L consecutive tiles (block tiles j .. j + cnt) reads a window of R x R
+// from an NCHW tensor of ch channels of rows x cols: lane i reads src + idx[i] + r*cols + c
+// (+ channel * rows*cols) where rm[r] & cm[c]. The tiles' windows start at (4 tr - off_r,
+// 4 tc - off_c). Offsets are from the chunk's first image, so they fit int32 while L images
+// do (the driver checks: winograd.cpp).
+// lane_rows[r][i] holds the same masks per lane: bit c set where lane i reads row r, column c
+// (the row-load path: windows()).
+template <class Vec, int R>
+struct GatherPlan {
+  const float* src;
+  alignas(64) int32_t idx[Vec::L];
+  typename Vec::K rm[R], cm[R];
+  uint8_t lane_rows[R][Vec::L];
+  int64_t j;  // first tile of the chunk in the block
+  int cnt;
+
+  GatherPlan() = default;
+  GatherPlan(const WinoGeom* g, int64_t t0, int64_t j0, int64_t n_tiles, const float* base,
+             int64_t ch, int64_t rows, int64_t cols, int64_t off_r, int64_t off_c)
+      : j(j0), cnt(static_cast<int>(n_tiles)) {
+    const int64_t n0 = tile_pos(g, t0 + j0).n, plane = rows * cols;
+    src = base + n0 * ch * plane;
+    int32_t row0[Vec::L], col0[Vec::L];
+    for (int i = 0; i < Vec::L; ++i) {
+      const TilePos p = tile_pos(g, t0 + j0 + (i < cnt ? i : 0));
+      row0[i] = static_cast<int32_t>(4 * p.tr - off_r);
+      col0[i] = static_cast<int32_t>(4 * p.tc - off_c);
+      idx[i] = static_cast<int32_t>((p.n - n0) * ch * plane + row0[i] * cols + col0[i]);
+    }
+    for (int a = 0; a < R; ++a) {
+      rm[a] = lanes_where(row0, a, rows);
+      cm[a] = lanes_where(col0, a, cols);
+    }
+    for (int i = 0; i < Vec::L; ++i) {
+      unsigned c_bits = 0;
+      for (int c = 0; c < R; ++c) {
+        if (col0[i] + c >= 0 && col0[i] + c < cols) c_bits |= 1u << c;
+      }
+      for (int r = 0; r < R; ++r) {
+        const bool in = i < cnt && row0[i] + r >= 0 && row0[i] + r < rows;
+        lane_rows[r][i] = static_cast<uint8_t>(in ? c_bits : 0u);
+      }
+    }
+  }
+
+ private:
+  // Lanes < cnt whose start + a lies in [0, limit).
+  typename Vec::K lanes_where(const int32_t* start, int a, int64_t limit) const {
+    typename Vec::K k = Vec::mask(0, 0);
+    for (int i = 0; i < cnt; ++i) {
+      if (start[i] + a >= 0 && start[i] + a < limit) k = Vec::kor(k, Vec::mask(i, i + 1));
+    }
+    return k;
+  }
+};
+
+// w[r*R + c] = the chunk's windows at row r, column c (lanes = tiles; 0 outside the tensor)
+// from channel plane src (the plan's src + channel offset) of row length ld. Vec::kRowLoads:
+// each lane loads its window rows and the rows are transposed into lanes (Vec::windows);
+// otherwise one masked gather per (r, c).
+template <class Vec, int R>
+inline void windows(const GatherPlan<Vec, R>& p, const float* src, int64_t ld,
+                    typename Vec::F* w) {
+  if constexpr (Vec::kRowLoads) {
+    Vec::template windows<R>(src, p.idx, &p.lane_rows[0][0], ld, w);
+  } else {
+    for (int r = 0; r < R; ++r) {
+      for (int c = 0; c < R; ++c) {
+        w[r * R + c] = Vec::gather(src + r * ld + c, p.idx, Vec::kand(p.rm[r], p.cm[c]));
+      }
+    }
+  }
+}
+
+// Where a chunk's lanes go in a WinoLayout: panel_w is a multiple of L and chunks start at
+// multiples of L, so a chunk never crosses a panel edge.
+inline int64_t layout_offset(const WinoLayout& lay, int64_t j) {
+  return (j / lay.panel_w) * lay.panel_stride + j % lay.panel_w;
+}
+
+// Runs body(plan, c) for every channel c < nc and every chunk of the block, channel-outer
+// (each input / output plane is walked once), plans made once per call.
+template <class Plan, class Vec, class Make, class Body>
+void run_plans(int64_t T, int64_t nc, Make make, Body body) {
+  constexpr int kBatch = 16;
+  Plan plans[kBatch];
+  for (int64_t j0 = 0; j0 < T; j0 += kBatch * Vec::L) {
+    int np = 0;
+    for (int64_t j = j0; j < T && np < kBatch; j += Vec::L) {
+      plans[np++] = make(j, T - j < Vec::L ? T - j : Vec::L);
+    }
+    for (int64_t c = 0; c < nc; ++c) {
+      for (int i = 0; i < np; ++i) body(plans[i], c);
+    }
+  }
+}
+
+template <class Vec>
+void input_transform_t(const WinoGeom* g, const float* x, int64_t t0, int64_t T, float* V,
+                       const WinoLayout* lay) {
+  using F = typename Vec::F;
+  using P = GatherPlan<Vec, 6>;
+  const int64_t H = g->H, W = g->W, HW = H * W, cs = lay->c_stride, es = lay->es;
+  auto make = [&](int64_t j, int64_t n) { return P(g, t0, j, n, x, g->C, H, W, g->pt, g->pl); };
+  auto body = [&](const P& p, int64_t c) {
+    const float* src = p.src + c * HW;
+    const typename Vec::K all = Vec::mask(0, p.cnt);
+    F win[36];
+    windows<Vec, 6>(p, src, W, win);
+    F t[6][6];  // t[a][col] = (B^T d)[a][col]
+    for (int col = 0; col < 6; ++col) {
+      F d[6], r[6];
+      for (int row = 0; row < 6; ++row) d[row] = win[row * 6 + col];
+      bt6<Vec>(d, r);
+      for (int a = 0; a < 6; ++a) t[a][col] = r[a];
+    }
+    float* dst = V + c * cs + layout_offset(*lay, p.j);
+    for (int a = 0; a < 6; ++a) {
+      F v[6];
+      bt6<Vec>(t[a], v);
+      for (int b = 0; b < 6; ++b) Vec::store(dst + (a * 6 + b) * es, all, v[b]);
+    }
+  };
+  run_plans<P, Vec>(T, g->C, make, body);
+}
+
+// Where a chunk's outputs go: per lane, the tile's first output element and how many of its
+// 4 rows / columns lie inside the output.
+template <class Vec>
+struct OutPlan {
+  int64_t dst[Vec::L];
+  int8_t rows[Vec::L], cols[Vec::L];
+  int64_t j;
+  int cnt;
+};
+
+template <class Vec>
+void output_transform_t(const WinoGeom* g, const float* M, int64_t ldm, int64_t es, int64_t t0,
+                        int64_t T, const float* bias, bool relu, float* y) {
+  using F = typename Vec::F;
+  using P = OutPlan<Vec>;
+  const int64_t O = g->O, OH = g->OH, OW = g->OW, plane = OH * OW;
+  auto make = [&](int64_t j, int64_t n) {
+    P p;
+    p.j = j;
+    p.cnt = static_cast<int>(n);
+    for (int i = 0; i < p.cnt; ++i) {
+      const TilePos tp = tile_pos(g, t0 + j + i);
+      p.dst[i] = tp.n * O * plane + 4 * tp.tr * OW + 4 * tp.tc;
+      p.rows[i] = static_cast<int8_t>(OH - 4 * tp.tr < 4 ? OH - 4 * tp.tr : 4);
+      p.cols[i] = static_cast<int8_t>(OW - 4 * tp.tc < 4 ? OW - 4 * tp.tc : 4);
+    }
+    return p;
+  };
+  const F k576 = Vec::set1(576.0f);
+  auto body = [&](const P& p, int64_t o) {
+    const typename Vec::K all = Vec::mask(0, p.cnt);
+    const float* mo = M + o * ldm + p.j;
+    F col[6][4];  // col[b][a] = (A'^T m)[a][b]
+    for (int b = 0; b < 6; ++b) {
+      F m[6];
+      for (int a = 0; a < 6; ++a) m[a] = Vec::load(mo + (a * 6 + b) * es, all);
+      at6<Vec>(m, col[b]);
+    }
+    const F bo = Vec::set1(bias != nullptr ? bias[o] : 0.0f);
+    F v[16];  // v[4a + b]: output (a, b) of each lane's tile
+    for (int a = 0; a < 4; ++a) {
+      const F line[6] = {col[0][a], col[1][a], col[2][a], col[3][a], col[4][a], col[5][a]};
+      F z[4];
+      at6<Vec>(line, z);
+      for (int b = 0; b < 4; ++b) {
+        F r = Vec::div(z[b], k576);
+        if (bias != nullptr) r = Vec::add(r, bo);
+        if (relu) r = Vec::max0(r);
+        v[a * 4 + b] = r;
+      }
+    }
+    alignas(64) float stage[Vec::L][16];  // each lane's tile, row-major (4x4)
+    Vec::tiles16(v, &stage[0][0]);
+    float* yo = y + o * plane;
+    for (int i = 0; i < p.cnt; ++i) {
+      float* d = yo + p.dst[i];
+      const float* s = stage[i];
+      Vec::store_tile(d, OW, s, p.rows[i], p.cols[i]);
+    }
+  };
+  run_plans<P, Vec>(T, O, make, body);
+}
+
+template <class Vec>
+void dy_transform_t(const WinoGeom* g, const float* dy, int64_t t0, int64_t T, float* D,
+                    const WinoLayout* lay) {
+  using F = typename Vec::F;
+  using P = GatherPlan<Vec, 4>;
+  const int64_t OH = g->OH, OW = g->OW, cs = lay->c_stride, es = lay->es;
+  auto make = [&](int64_t j, int64_t n) { return P(g, t0, j, n, dy, g->O, OH, OW, 0, 0); };
+  auto body = [&](const P& p, int64_t o) {
+    const float* src = p.src + o * OH * OW;
+    const typename Vec::K all = Vec::mask(0, p.cnt);
+    F win[16];
+    windows<Vec, 4>(p, src, OW, win);
+    F q[6][4];  // q[a][col] = (A' dy)[a][col]
+    for (int col = 0; col < 4; ++col) {
+      F d[4], r[6];
+      for (int row = 0; row < 4; ++row) d[row] = win[row * 4 + col];
+      a6<Vec>(d, r);
+      for (int a = 0; a < 6; ++a) q[a][col] = r[a];
+    }
+    float* dst = D + o * cs + layout_offset(*lay, p.j);
+    for (int a = 0; a < 6; ++a) {
+      F w[6];
+      a6<Vec>(q[a], w);
+      for (int b = 0; b < 6; ++b) Vec::store(dst + (a * 6 + b) * es, all, w[b]);
+    }
+  };
+  run_plans<P, Vec>(T, g->O, make, body);
+}
+
+}  // namespace f4
+
+}  // namespace
+}  // namespace fv
+
+// Defines an ISA file's F(4x4, 3x3) kernel table from its Vec type.
+#define FV_WINOGRAD4_TABLE(Vec, isa)                                                       \
+  namespace fv {                                                                           \
+  extern const WinogradKernels winograd4_kernels_##isa = {                                 \
+      &f4::input_transform_t<Vec>, &f4::output_transform_t<Vec>, &f4::dy_transform_t<Vec>}; \
+  }
