@@ -126,8 +126,8 @@ def make_header(args, torch, peak_desc, timer, numpy_limited):
         "CPU": f"{cpu_model()} ({os.cpu_count()} logical CPUs)",
         "ISA": f"{fastvision.isa()} (detected {fastvision.detected_isa()})",
         "conv algorithm": (f"{fastvision.get_conv_algorithm()} (fastvision.set_conv_algorithm; "
-                           "'auto' runs conv2's three passes and conv3's forward as Winograd "
-                           "F(4x4,3x3)). Conv GFLOP/s and % peak count the direct-convolution "
+                           "'auto' runs conv2's three passes and conv3's forward and data gradient "
+                           "as Winograd F(4x4,3x3)). Conv GFLOP/s and % peak count the direct-convolution "
                            "FLOPs, so a Winograd layer's effective rate can pass 100%"),
         "threads": f"{args.threads} (fastvision, torch, " + (
             "numpy BLAS via threadpoolctl)" if numpy_limited else

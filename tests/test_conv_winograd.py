@@ -107,6 +107,9 @@ CASES = [
     # more input channels than one GEMM K block (kc: 512, scalar 256): V row-major, packed
     # per K block (the forward's other branch), and a data gradient with O = 520 rows
     (1, 520, 16, 6, 7, (1, 1, 1, 1)),
+    # F(4x4)'s data gradient as the forward's adjoint (the first two cases too: fewer forward
+    # tiles than gx tiles) with more output channels than one K block (its GEMM depth)
+    (2, 16, 520, 9, 9, (0, 0, 0, 0)),
 ]
 
 
@@ -183,8 +186,8 @@ def test_nan_lands_where_the_reference_puts_it(isa, algo):
 
 def test_auto_picks_per_pass_and_tile_size(conv_algorithm, rng):
     """"auto" takes F(4x4) for the reference CNN's 32->64 layer on 13x13 in all three passes
-    and for the 64->64 layer on 5x5 (3x3 outputs) forward only (its gradients stay on im2col:
-    overhanging tiles waste too much); a first layer (1 input channel) keeps its im2col /
+    and for the 64->64 layer on 5x5 (3x3 outputs) forward and data gradient (its weight
+    gradient stays on im2col: 8 images make too few tiles); a first layer (1 input channel) keeps its im2col /
     direct paths; a 64 -> 64 layer on 16x16 takes F(4x4) throughout, a 16 -> 32 layer on 28x28
     too except its weight gradient without AVX-512; a 128 -> 128 layer's weight gradient takes
     F(2x2) (F(4x4)'s 36 planes of sums would not stay in L2). Checked by bits: for random
@@ -192,7 +195,7 @@ def test_auto_picks_per_pass_and_tile_size(conv_algorithm, rng):
     w2, w4, gemm = "winograd", "winograd4", "gemm"
     weight16 = w4 if fv.isa() == "avx512" else gemm
     for (C, O, H), expect in [((32, 64, 13), (w4, w4, w4)),
-                              ((64, 64, 5), (w4, gemm, gemm)),
+                              ((64, 64, 5), (w4, w4, gemm)),
                               ((1, 32, 28), (gemm, gemm, gemm)),
                               ((64, 64, 16), (w4, w4, w4)),
                               ((16, 32, 28), (w4, w4, weight16)),

@@ -93,6 +93,21 @@ bool fits4(const ConvGeom& g) {
   return g.C * g.H * g.W < limit && g.O * g.OH * g.OW < limit;
 }
 
+// F(4x4)'s adjoint data gradient takes blocks of whole images (its windows overlap across
+// tiles): only while an image has at most this many tiles (44x44 outputs).
+constexpr int64_t kMaxAdjointTiles = 121;
+
+// Whether F(4x4)'s data gradient runs as the forward's adjoint (over the forward's tiles,
+// 4x4 blocks of gy) rather than as a forward conv of gy (over 4x4 blocks of gx): where that
+// needs clearly fewer tiles. Its output step adds overlapping windows, so it costs more per
+// tile. Measured (2 threads, AVX-512): reference conv2, 9 tiles per image against 16, 0.89 ms
+// against 1.13; 16->32 on 28x28 (49 against 49) 2.08 against 1.58.
+bool use_adjoint(const ConvGeom& g) {
+  const int64_t adjoint = ceil_div(g.OH, 4) * ceil_div(g.OW, 4);
+  const int64_t conv = ceil_div(g.H, 4) * ceil_div(g.W, 4);
+  return adjoint <= kMaxAdjointTiles && 4 * adjoint <= 3 * conv;
+}
+
 // Which pass a choice is for: they differ in what F(4x4) needs to pay.
 enum class Pass { forward, data, weight };
 
@@ -100,12 +115,18 @@ enum class Pass { forward, data, weight };
 // AVX2; where F(2x2) pays, F(4x4) measured 1.1-1.5x faster than it unless said):
 //   forward, data: channels >= 16 and a multiply ratio <= 0.6, as for F(2x2) but with no size
 //     floor: 64->64 on 5x5 (3x3 outputs, ratio 0.44) runs 1.4x faster forward than im2col
-//     (AVX2 1.2x); its data gradient (5x5, ratio 0.64) 1.9x slower.
+//     (AVX2 1.2x). The data gradient's ratio is over the tiles it runs on: as the adjoint,
+//     the forward's (64->64 on 5x5: 0.44, 1.09x faster than im2col, AVX2 1.06x); as a conv
+//     of gy, gx's (5x5: 0.64; that ran 1.9x slower).
 //   weight: the chunk GEMMs' depth is the tiles of kChunk images, so F(2x2)'s output floor
 //     stays (64->64 on 5x5 loses 1.2x), and the 36 planes of O x C sums a chunk accumulates
 //     into must stay in L2 (kBlockFloats): 128->128 on 8x8 (2.4 MB) ran 1.24x slower than
 //     F(2x2), 64->64 (590 KB) 1.08x faster.
 bool pays4(Pass pass, const ConvGeom& g, int64_t in_ch, int64_t out_ch, int64_t OH, int64_t OW) {
+  if (pass == Pass::data && use_adjoint(g)) {
+    OH = g.OH;
+    OW = g.OW;
+  }
   if (!fits4(g) || in_ch < 16 || out_ch < 16 || mult_ratio(4, OH, OW) > 0.6) return false;
   return pass != Pass::weight || (OH >= 8 && OW >= 8 && 36 * g.O * g.C <= kBlockFloats);
 }
@@ -223,12 +244,20 @@ struct WeightSteps<4> {
 // steps across kernels (this file is built for the baseline ISA: SSE2's 4 lanes on x86-64).
 constexpr int kLanes = 16;
 
-// U[e][p][q] = (G k G^T)[e] for the 3x3 kernel k of output p and input q of the Winograd
-// conv; k = w[p][q] (forward), or w[q][p] rotated by 180 degrees (data gradient: outputs are
-// the conv's input channels).
+// Which kernels transform_weights makes (p: the rows of the Winograd GEMM, q: its depth).
+enum class WeightsFor {
+  forward,      // k[p][q] = w[p][q]
+  data_conv,    // k[p][q] = w[q][p] rotated by 180 degrees: the data gradient as a forward
+                // conv of gy (outputs are the conv's input channels)
+  data_adjoint  // k[p][q] = w[q][p]: U^T, for the data gradient as the forward's adjoint
+};
+
+// U[e][p][q] = (G k G^T)[e] for the 3x3 kernels k[p][q] of `mode`.
 template <int m>
-void transform_weights_t(const float* w, int64_t O, int64_t C, bool data_grad, float* U) {
+void transform_weights_t(const float* w, int64_t O, int64_t C, WeightsFor mode, float* U) {
   constexpr int n = m + 2;
+  const bool data_grad = mode != WeightsFor::forward;
+  const bool rotate = mode == WeightsFor::data_conv;
   const int64_t P = data_grad ? C : O, Q = data_grad ? O : C;
   parallel_for(P, 8, [&](int64_t b, int64_t e) {
     for (int64_t p = b; p < e; ++p) {
@@ -238,7 +267,7 @@ void transform_weights_t(const float* w, int64_t O, int64_t C, bool data_grad, f
         for (int l = 0; l < nq; ++l) {
           const int64_t q = q0 + l;
           const float* src = data_grad ? w + (q * C + p) * 9 : w + (p * C + q) * 9;
-          for (int t = 0; t < 9; ++t) k[t][l] = src[data_grad ? 8 - t : t];
+          for (int t = 0; t < 9; ++t) k[t][l] = src[rotate ? 8 - t : t];
         }
         float gk[n][3][kLanes];  // G k, column by column
         for (int j = 0; j < 3; ++j) {
@@ -265,12 +294,12 @@ void transform_weights_t(const float* w, int64_t O, int64_t C, bool data_grad, f
   });
 }
 
-void transform_weights(const Variant& v, const float* w, int64_t O, int64_t C, bool data_grad,
+void transform_weights(const Variant& v, const float* w, int64_t O, int64_t C, WeightsFor mode,
                        float* U) {
   if (v.m == 4) {
-    transform_weights_t<4>(w, O, C, data_grad, U);
+    transform_weights_t<4>(w, O, C, mode, U);
   } else {
-    transform_weights_t<2>(w, O, C, data_grad, U);
+    transform_weights_t<2>(w, O, C, mode, U);
   }
 }
 
@@ -286,17 +315,29 @@ WinoLayout b_panels(int64_t C, int64_t T, int64_t nr) {
   return WinoLayout{nr, C * nr, nr, pad_plane(round_up(T, nr) * C)};
 }
 
-// The Winograd conv of `in` (N x wg.C x H x W) with the transformed weights U into out.
-// U_e is packed once per call (sgemm_pack_a). When the C channels fit one GEMM K block, the
-// input transform writes V straight in the packed B layout and sgemm_packed_block reads it
-// there; otherwise V is row-major and each K block is packed from it.
+// Blocks of the adjoint pass: whole images, as many as the forward's budget of tiles allows
+// (at least one).
+int64_t adjoint_block_tiles(const WinoGeom& wg) {
+  const int64_t per = wg.TH * wg.TW;
+  const int64_t budget = block_tiles4(wg);
+  return (budget / per > 1 ? budget / per : 1) * per;
+}
+
+// The Winograd conv of `in` (N x wg.C x H x W) with the transformed weights U into out; or,
+// adjoint (F(4x4) only), the data gradient of the conv wg describes: `in` is gy (N x wg.O x OH
+// x OW) over the same tiles, U holds U^T (C x O per element), out is gx (N x wg.C x H x W).
+// U_e is packed once per call (sgemm_pack_a). When the GEMM depth (the transform's channels)
+// fits one K block, the input transform writes its values straight in the packed B layout and
+// sgemm_packed_block reads them there; otherwise they are row-major and each K block is
+// packed from them.
 void run_forward(const Variant& var, const WinoGeom& wg, const float* in, const float* U,
-                 const float* bias, bool relu, float* out) {
+                 const float* bias, bool relu, float* out, bool adjoint = false) {
   const WinogradKernels& k = var.kernels->cpu();
   const int E = var.E;
-  const int64_t C = wg.C, O = wg.O;
+  const int64_t C = adjoint ? wg.O : wg.C, O = adjoint ? wg.C : wg.O;  // GEMM depth, rows
   const int64_t total = wg.N * wg.TH * wg.TW;
-  const int64_t T = block_tiles(var, wg), ldt = round_up(T, 16);
+  const int64_t T = adjoint ? adjoint_block_tiles(wg) : block_tiles(var, wg);
+  const int64_t ldt = round_up(T, 16);
   const GemmPacking pk = sgemm_packing();
   const int64_t kc = pk.kc;
   const bool packed = C <= kc;
@@ -312,7 +353,11 @@ void run_forward(const Variant& var, const WinoGeom& wg, const float* in, const 
     const Scratch V(0, E * lay_v.es + 64), M(1, E * lay_m.es), B(2, b_size);
     for (int64_t b = pull(); b >= 0; b = pull()) {
       const int64_t t0 = b * T, cnt = min64(T, total - t0);
-      k.input_transform(&wg, in, t0, cnt, V.get(), &lay_v);
+      if (adjoint) {
+        k.dy_transform(&wg, in, t0, cnt, V.get(), &lay_v);
+      } else {
+        k.input_transform(&wg, in, t0, cnt, V.get(), &lay_v);
+      }
       for (int e = 0; e < E; ++e) {
         const float* ue = Upack.get() + e * a_size;
         float* me = M.get() + e * lay_m.es;
@@ -327,7 +372,11 @@ void run_forward(const Variant& var, const WinoGeom& wg, const float* in, const 
                              pc + kb == C, me, ldt);
         }
       }
-      k.output_transform(&wg, M.get(), ldt, lay_m.es, t0, cnt, bias, relu, out);
+      if (adjoint) {
+        k.adjoint_output_transform(&wg, M.get(), ldt, lay_m.es, t0, cnt, out);
+      } else {
+        k.output_transform(&wg, M.get(), ldt, lay_m.es, t0, cnt, bias, relu, out);
+      }
     }
   });
 }
@@ -397,7 +446,7 @@ void conv2d_forward_winograd(const ConvGeom& g, const float* x, const float* w,
                              const float* bias, bool relu, float* y) {
   const Variant& v = *forward_variant(g);
   const CallBuffer U(v.E * g.O * g.C);
-  transform_weights(v, w, g.O, g.C, false, U.get());
+  transform_weights(v, w, g.O, g.C, WeightsFor::forward, U.get());
   run_forward(v, make_wino(v, g.N, g.C, g.H, g.W, g.O, g.OH, g.OW, g.pt, g.pl), x, U.get(), bias,
               relu, y);
 }
@@ -406,7 +455,17 @@ void conv2d_backward_data_winograd(const ConvGeom& g, const float* gy, const flo
                                    float* gx) {
   const Variant& v = *data_variant(g);
   const CallBuffer U(v.E * g.C * g.O);
-  transform_weights(v, w, g.O, g.C, true, U.get());
+  if (v.m == 4) {
+    const WinoGeom wg = make_wino(v, g.N, g.C, g.H, g.W, g.O, g.OH, g.OW, g.pt, g.pl);
+    if (use_adjoint(g)) {
+      // gx = the adjoint of the forward, over the forward's tiles: for the reference conv2
+      // 9 tiles per image instead of the 16 that cover gx (13x13) as a forward conv of gy.
+      transform_weights(v, w, g.O, g.C, WeightsFor::data_adjoint, U.get());
+      run_forward(v, wg, gy, U.get(), nullptr, false, gx, true);
+      return;
+    }
+  }
+  transform_weights(v, w, g.O, g.C, WeightsFor::data_conv, U.get());
   // gx = gy (padded by 2 - p on each side) correlated with the rotated, transposed kernels.
   run_forward(v, make_wino(v, g.N, g.O, g.OH, g.OW, g.C, g.H, g.W, 2 - g.pt, 2 - g.pl), gy,
               U.get(), nullptr, false, gx);

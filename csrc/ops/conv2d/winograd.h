@@ -13,7 +13,9 @@
 //   G   = [1 0 0; .5 .5 .5; .5 -.5 .5; 0 0 1]       (halves: exact in binary)
 //   A^T = [1 1 1 0; 0 1 -1 -1]                       (adds only)
 // The backward passes are the same machinery:
-//   data:   gx = conv of gy (padding 2 - p) with the flipped, transposed weights;
+//   data:   gx = conv of gy (padding 2 - p) with the flipped, transposed weights; or, F(4x4)
+//           where that takes fewer tiles, the forward's adjoint over the forward's tiles:
+//           gx(window) += B [ sum_o U^T (.) (A dy A^T) ] B^T, overlapping windows added;
 //   weight: dg = G^T [ sum_tiles V_t (.) (A dy_t A^T) ] G, i.e. per element e the GEMM
 //           dU_e[O x C] = Dy_e[O x T] x V_e[C x T]^T over all tiles (dy of overhanging
 //           outputs is 0), then the 4x4 -> 3x3 transform.
@@ -71,6 +73,12 @@ struct WinogradKernels {
   // OH / OW reads as 0).
   void (*dy_transform)(const WinoGeom* g, const float* dy, int64_t t0, int64_t T, float* D,
                        const WinoLayout* lay);
+  // F(4x4) only (F(2x2): null): the data gradient as the forward's adjoint, over the forward
+  // geometry g's tiles in blocks of whole images (t0, T multiples of TH*TW): zeroes gx
+  // (N, C, H, W) of the block's images, then adds each tile's B M B^T / 576 into its 6x6
+  // window (parts outside [0,H) x [0,W) dropped), from M[e*es + c*ldm + j] (row-major planes).
+  void (*adjoint_output_transform)(const WinoGeom* g, const float* M, int64_t ldm, int64_t es,
+                                   int64_t t0, int64_t T, float* gx);
 };
 
 FV_DECLARE_KERNELS(WinogradKernels, winograd_kernels);

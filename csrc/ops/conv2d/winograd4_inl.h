@@ -28,6 +28,10 @@
 //   template <int R> void windows(const float* src, const int32_t* idx,
 //                                 const uint8_t* lane_rows, int64_t ld, F* w)
 //       w[r*R + c] lane i = src[idx[i] + r*ld + c] where bit c of lane_rows[r*L + i], else 0)
+//   and (kRowLoads) template <int R> void add_windows(float* dst, const int32_t* idx,
+//                                 const uint8_t* lane_rows, int64_t ld, const F* z)
+//       dst[idx[i] + r*ld + c] += z[r*8 + c] lane i where bit c of lane_rows[r*L + i], lanes
+//       in order
 //   F mul(F, F), div(F, F); K kand(K, K)
 //   F gather(const float* base, const int32_t* idx, K m)   lane i = base[idx[i]] where m, else 0
 //   void tiles16(const F* v, float* out)                    out[16 i + k] = v[k] lane i
@@ -38,6 +42,7 @@
 #pragma once
 
 #include <cstdint>
+#include <cstring>
 
 #include "ops/conv2d/winograd.h"
 
@@ -98,6 +103,21 @@ inline void a6(const typename Vec::F* p, typename Vec::F* r) {
   r[4] = Vec::add(Vec::sub(p[0], Vec::mul(two, p[1])),
                   Vec::sub(Vec::mul(four, p[2]), Vec::mul(eight, p[3])));
   r[5] = Vec::mul(k24, p[3]);
+}
+
+// z = B m along a line of 6 (the adjoint of bt6: the adjoint data gradient's output step).
+template <class Vec>
+inline void b6(const typename Vec::F* m, typename Vec::F* z) {
+  using F = typename Vec::F;
+  const F two = Vec::set1(2.0f), four = Vec::set1(4.0f), five = Vec::set1(5.0f);
+  const F s12 = Vec::add(m[1], m[2]), d21 = Vec::sub(m[2], m[1]);
+  const F s34 = Vec::add(m[3], m[4]), d34 = Vec::sub(m[3], m[4]);
+  z[0] = Vec::mul(four, m[0]);
+  z[1] = Vec::add(Vec::sub(Vec::mul(four, d21), Vec::mul(two, d34)), Vec::mul(four, m[5]));
+  z[2] = Vec::sub(Vec::sub(Vec::neg(Vec::mul(five, m[0])), Vec::mul(four, s12)), s34);
+  z[3] = Vec::sub(Vec::sub(Vec::mul(two, d34), d21), Vec::mul(five, m[5]));
+  z[4] = Vec::add(Vec::add(m[0], s12), s34);
+  z[5] = m[5];
 }
 
 // How a chunk of <= L consecutive tiles (block tiles j .. j + cnt) reads a window of R x R
@@ -169,6 +189,29 @@ inline void windows(const GatherPlan<Vec, R>& p, const float* src, int64_t ld,
     for (int r = 0; r < R; ++r) {
       for (int c = 0; c < R; ++c) {
         w[r * R + c] = Vec::gather(src + r * ld + c, p.idx, Vec::kand(p.rm[r], p.cm[c]));
+      }
+    }
+  }
+}
+
+// dst[idx[i] + r*ld + c] += z[r*8 + c] lane i where bit c of lane_rows[r][i] (lanes in order,
+// so overlapping windows add up in tile order). Vec::kRowLoads: each lane's rows come out of a
+// transpose and are added as vectors (Vec::add_windows); otherwise through a stage, by element.
+template <class Vec, int R>
+inline void add_windows(const GatherPlan<Vec, R>& p, float* dst, int64_t ld,
+                        const typename Vec::F* z) {
+  if constexpr (Vec::kRowLoads) {
+    Vec::template add_windows<R>(dst, p.idx, &p.lane_rows[0][0], ld, z);
+  } else {
+    alignas(64) float stage[R * 8][Vec::L];
+    for (int k = 0; k < R * 8; ++k) Vec::store(stage[k], Vec::mask(0, Vec::L), z[k]);
+    for (int i = 0; i < p.cnt; ++i) {
+      float* d = dst + p.idx[i];
+      for (int r = 0; r < R; ++r) {
+        const unsigned bits = p.lane_rows[r][i];
+        for (int c = 0; c < R; ++c) {
+          if (bits >> c & 1u) d[r * ld + c] += stage[r * 8 + c][i];
+        }
       }
     }
   }
@@ -318,6 +361,43 @@ void dy_transform_t(const WinoGeom* g, const float* dy, int64_t t0, int64_t T, f
   run_plans<P, Vec>(T, g->O, make, body);
 }
 
+// The data gradient as the adjoint of the forward conv, over the forward's tiles (4x4 blocks
+// of gy, not of gx): gx(window of tile j) += B [ M(., c, j) ] B^T / 576 for every channel c,
+// M the row-major planes of sum_o U^T (.) (A' gy A'^T) (winograd.cpp). The windows of
+// neighbouring tiles overlap by 2 rows / columns: the block holds whole images (one thread)
+// and adds its tiles in order, so the sums do not depend on threads. gx of the block's images
+// is zeroed first; every element lies in some window.
+template <class Vec>
+void adjoint_output_transform_t(const WinoGeom* g, const float* M, int64_t ldm, int64_t es,
+                                int64_t t0, int64_t T, float* gx) {
+  using F = typename Vec::F;
+  using P = GatherPlan<Vec, 6>;
+  const int64_t C = g->C, H = g->H, W = g->W, HW = H * W, per = g->TH * g->TW;
+  std::memset(gx + t0 / per * C * HW, 0, sizeof(float) * static_cast<size_t>(T / per * C * HW));
+  auto make = [&](int64_t j, int64_t n) { return P(g, t0, j, n, gx, C, H, W, g->pt, g->pl); };
+  const F k576 = Vec::set1(576.0f);
+  auto body = [&](const P& p, int64_t c) {
+    const typename Vec::K all = Vec::mask(0, p.cnt);
+    const float* mc = M + c * ldm + p.j;
+    F t[6][6];  // t[a][col] = (B m)[a][col], the first step along the tile rows
+    for (int col = 0; col < 6; ++col) {
+      F m[6], r[6];
+      for (int a = 0; a < 6; ++a) m[a] = Vec::load(mc + (a * 6 + col) * es, all);
+      b6<Vec>(m, r);
+      for (int a = 0; a < 6; ++a) t[a][col] = r[a];
+    }
+    F z[48];  // z[r*8 + c]: row r of each lane's 6x6 window contribution (c = 6, 7 unused)
+    for (int r = 0; r < 6; ++r) {
+      F v[6];
+      b6<Vec>(t[r], v);
+      for (int c = 0; c < 6; ++c) z[r * 8 + c] = Vec::div(v[c], k576);
+      z[r * 8 + 6] = z[r * 8 + 7] = Vec::zero();
+    }
+    add_windows<Vec, 6>(p, const_cast<float*>(p.src) + c * HW, W, z);
+  };
+  run_plans<P, Vec>(T, C, make, body);
+}
+
 }  // namespace f4
 
 }  // namespace
@@ -327,5 +407,6 @@ void dy_transform_t(const WinoGeom* g, const float* dy, int64_t t0, int64_t T, f
 #define FV_WINOGRAD4_TABLE(Vec, isa)                                                       \
   namespace fv {                                                                           \
   extern const WinogradKernels winograd4_kernels_##isa = {                                 \
-      &f4::input_transform_t<Vec>, &f4::output_transform_t<Vec>, &f4::dy_transform_t<Vec>}; \
+      &f4::input_transform_t<Vec>, &f4::output_transform_t<Vec>, &f4::dy_transform_t<Vec>, \
+      &f4::adjoint_output_transform_t<Vec>};                                                \
   }

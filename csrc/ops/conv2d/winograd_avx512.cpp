@@ -98,6 +98,26 @@ struct VecAvx512 {
       }
     }
   }
+  // The inverse of windows(): rows 2h, 2h + 1 of each lane come out of a transpose of
+  // z[16h .. 16h + 16) and are added into dst row by row (masked: nothing outside the
+  // tensor is touched), lane by lane.
+  template <int R>
+  static void add_windows(float* dst, const int32_t* idx, const uint8_t* lane_rows, int64_t ld,
+                          const F* z) {
+    static_assert(R % 2 == 0 && R <= 8, "two window rows of <= 8 per vector");
+    F t[R / 2][16];
+    for (int h = 0; h < R / 2; ++h) transpose16(z + 16 * h, t[h]);
+    for (int i = 0; i < 16; ++i) {
+      for (int h = 0; h < R / 2; ++h) {
+        float* d = dst + idx[i] + 2 * h * ld;
+        const __mmask8 m0 = lane_rows[(2 * h) * 16 + i], m1 = lane_rows[(2 * h + 1) * 16 + i];
+        const __m256 r0 = _mm512_castps512_ps256(t[h][i]);
+        const __m256 r1 = _mm512_extractf32x8_ps(t[h][i], 1);
+        _mm256_mask_storeu_ps(d, m0, _mm256_add_ps(_mm256_maskz_loadu_ps(m0, d), r0));
+        _mm256_mask_storeu_ps(d + ld, m1, _mm256_add_ps(_mm256_maskz_loadu_ps(m1, d + ld), r1));
+      }
+    }
+  }
   static void store_tile(float* d, int64_t ld, const float* s, int rows, int cols) {
     const __m512 t = _mm512_load_ps(s);
     const __m128 r[4] = {_mm512_castps512_ps128(t), _mm512_extractf32x4_ps(t, 1),

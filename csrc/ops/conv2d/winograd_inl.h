@@ -327,5 +327,5 @@ void dy_transform_t(const WinoGeom* g, const float* dy, int64_t t0, int64_t T, f
 #define FV_WINOGRAD_TABLE(Vec, isa)                                              \
   namespace fv {                                                                 \
   extern const WinogradKernels winograd_kernels_##isa = {                        \
-      &input_transform_t<Vec>, &output_transform_t<Vec>, &dy_transform_t<Vec>}; \
+      &input_transform_t<Vec>, &output_transform_t<Vec>, &dy_transform_t<Vec>, nullptr}; \
   }
