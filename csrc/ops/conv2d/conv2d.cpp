@@ -22,7 +22,9 @@
 // are summed in chunk order, so the result does not depend on the thread count.
 // Direct-path 3x3 weight gradients (C = 1 first layers, depthwise) use the ISA kernel
 // wgrad_c1_3x3 per image into the same chunk buffers instead ([O, P] x [P, 9] is too narrow
-// a GEMM); bias gradients use the ISA row_sums likewise.
+// a GEMM); bias gradients use the ISA row_sums likewise; their data gradients the SIMD
+// kernel dgrad_c1_3x3 per image and group ([9, O] x [O, P] has too few rows; the scalar
+// level has none and keeps the GEMM path).
 // nb depends on the shape only, and sgemm's results depend on neither N nor the tile an
 // element falls in, so batching never changes bits either.
 #include <cstring>
@@ -42,8 +44,8 @@ bool use_direct(const ConvGeom& g) {
   return g.Cg() == 1 && g.sh == 1 && g.sw == 1 && g.dh == 1 && g.dw == 1;
 }
 
-// Weight gradient of the direct path's common case (first layer, depthwise 3x3).
-bool use_wgrad_direct(const ConvGeom& g) { return use_direct(g) && g.kh == 3 && g.kw == 3; }
+// The direct path's common case (first layer, depthwise 3x3): its gradients have ISA kernels too.
+bool use_direct_3x3(const ConvGeom& g) { return use_direct(g) && g.kh == 3 && g.kw == 3; }
 
 bool use_pointwise(const ConvGeom& g) {
   return g.kh == 1 && g.kw == 1 && g.sh == 1 && g.sw == 1 && g.pt == 0 && g.pb == 0 &&
@@ -95,6 +97,20 @@ void forward_direct(const ConvGeom& g, const float* x, const float* w, const flo
       const int64_t cnt = Og - oc * kDirectOc < kDirectOc ? Og - oc * kDirectOc : kDirectOc;
       k.direct_c1(plane, Hp, Wp, w + o0 * g.kh * g.kw, bias ? bias + o0 : nullptr, cnt, g.kh,
                   g.kw, g.OH, g.OW, relu, y + (n * g.O + o0) * P, P);
+    }
+  });
+}
+
+// Data gradient of the direct path's 3x3 case: the ISA kernel per (image, group), each
+// writing its own gx plane.
+void backward_data_direct(const ConvGeom& g, const float* gy, const float* w, float* gx) {
+  const ConvKernels& k = kConv.cpu();
+  const int64_t Og = g.Og(), P = g.P(), HW = g.H * g.W;
+  parallel_for(g.N * g.groups, 1, [&](int64_t b, int64_t e) {
+    for (int64_t item = b; item < e; ++item) {
+      const int64_t n = item / g.groups, grp = item % g.groups;
+      k.dgrad_c1_3x3(gy + (n * g.O + grp * Og) * P, w + grp * Og * 9, Og, g.OH, g.OW, g.H, g.W,
+                     g.pt, g.pl, gx + (n * g.C + grp) * HW);
     }
   });
 }
@@ -156,12 +172,16 @@ void conv2d_backward(const ConvGeom& g, const float* gy, const float* x, const f
     conv2d_backward_weight_winograd(g, gy, x, gw);
     gw = nullptr;
   }
+  if (gx != nullptr && use_direct_3x3(g) && kConv.cpu().dgrad_c1_3x3 != nullptr) {
+    backward_data_direct(g, gy, w, gx);
+    gx = nullptr;
+  }
   if (gx == nullptr && gw == nullptr && gb == nullptr) return;
   if (!use_pointwise(g) && conv2d_packed_ok(g)) {
     if (gx != nullptr) conv2d_backward_data_packed(g, gy, w, gx);
-    if (gw != nullptr && !use_wgrad_direct(g)) conv2d_backward_weight_packed(g, gy, x, gw);
+    if (gw != nullptr && !use_direct_3x3(g)) conv2d_backward_weight_packed(g, gy, x, gw);
     gx = nullptr;
-    if (!use_wgrad_direct(g)) gw = nullptr;
+    if (!use_direct_3x3(g)) gw = nullptr;
     if (gw == nullptr && gb == nullptr) return;
   }
   const ConvKernels& k = kConv.cpu();
@@ -170,7 +190,7 @@ void conv2d_backward(const ConvGeom& g, const float* gy, const float* x, const f
   const int64_t n_chunks = (g.N + kChunk - 1) / kChunk;
   const int64_t wsize = g.O * Kg;
   const int64_t nb = batch_images(g, kChunk);
-  const bool wdirect = gw != nullptr && use_wgrad_direct(g);
+  const bool wdirect = gw != nullptr && use_direct_3x3(g);
   const int64_t Hp = g.H + g.pt + g.pb, Wp = g.W + g.pl + g.pr;
   const bool padded = Hp != g.H || Wp != g.W;
   std::vector<float> wbuf(gw ? n_chunks * wsize : 0, 0.0f);

@@ -176,6 +176,79 @@ void wgrad_c1_3x3(const float* xp, int64_t Wp, const float* gy, int64_t O, int64
   }
 }
 
+// Lanes l < 8 with lo <= base + l < hi, as a maskload mask.
+__m256i lanes_between(int64_t base, int64_t lo, int64_t hi) {
+  const __m256i idx = _mm256_add_epi32(_mm256_set1_epi32(static_cast<int>(base)),
+                                       _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+  const __m256i ge = _mm256_cmpgt_epi32(idx, _mm256_set1_epi32(static_cast<int>(lo) - 1));
+  return _mm256_and_si256(ge, _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(hi)), idx));
+}
+
+// RB rows x 16 outputs of gx in 2*RB ymm accumulators (independent FMA chains: one row's
+// chain is 9*O FMAs long, latency-bound alone). Per (o, gy row) the row is read at the 3 tap
+// shifts (masked loads: columns outside gy read as 0, nothing outside it is touched), each
+// feeding 2 FMAs per output row that reads it. Each element sums its terms in (o, i from 2
+// down to 0, j) order.
+// The row end is stored through a buffer (a masked store is microcoded on AMD cores).
+template <int RB>
+void dgrad_rows(const float* gy, const float* w, int64_t O, int64_t OH, int64_t OW, int64_t W,
+                int64_t pt, int64_t pl, int64_t h, int64_t x0, float* gx) {
+  const int64_t P = OH * OW;
+  __m256i m0[3], m1[3];  // lanes whose gy column x + pl - j lies in [0, OW), x < W
+  for (int j = 0; j < 3; ++j) {
+    const int64_t c0 = x0 + pl - j;
+    m0[j] = _mm256_and_si256(lanes_between(c0, 0, OW), lanes_between(x0, 0, W));
+    m1[j] = _mm256_and_si256(lanes_between(c0 + 8, 0, OW), lanes_between(x0 + 8, 0, W));
+  }
+  __m256 a0[RB], a1[RB];
+#pragma GCC unroll 4
+  for (int k = 0; k < RB; ++k) a0[k] = a1[k] = _mm256_setzero_ps();
+  for (int64_t o = 0; o < O; ++o) {
+    const float* wo = w + o * 9;
+    // gy row r = h + pt - 2 + d reaches output rows h + k through tap row i = k + 2 - d
+#pragma GCC unroll 6
+    for (int d = 0; d < RB + 2; ++d) {
+      const int64_t r = h + pt - 2 + d;
+      if (r < 0 || r >= OH) continue;
+      const float* g = gy + o * P + r * OW + x0 + pl;
+#pragma GCC unroll 3
+      for (int j = 0; j < 3; ++j) {
+        const __m256 s0 = _mm256_maskload_ps(g - j, m0[j]);
+        const __m256 s1 = _mm256_maskload_ps(g - j + 8, m1[j]);
+#pragma GCC unroll 4
+        for (int k = 0; k < RB; ++k) {
+          const int i = k + 2 - d;
+          if (i < 0 || i > 2) continue;
+          const __m256 wv = _mm256_set1_ps(wo[i * 3 + j]);
+          a0[k] = _mm256_fmadd_ps(s0, wv, a0[k]);
+          a1[k] = _mm256_fmadd_ps(s1, wv, a1[k]);
+        }
+      }
+    }
+  }
+  for (int k = 0; k < RB; ++k) {
+    float* dst = gx + (h + k) * W + x0;
+    if (x0 + 16 <= W) {
+      _mm256_storeu_ps(dst, a0[k]);
+      _mm256_storeu_ps(dst + 8, a1[k]);
+    } else {
+      alignas(32) float buf[16];
+      _mm256_store_ps(buf, a0[k]);
+      _mm256_store_ps(buf + 8, a1[k]);
+      for (int64_t l = 0; l < W - x0; ++l) dst[l] = buf[l];
+    }
+  }
+}
+
+void dgrad_c1_3x3(const float* gy, const float* w, int64_t O, int64_t OH, int64_t OW, int64_t H,
+                  int64_t W, int64_t pt, int64_t pl, float* gx) {
+  for (int64_t x0 = 0; x0 < W; x0 += 16) {
+    int64_t h = 0;
+    for (; h + 4 <= H; h += 4) dgrad_rows<4>(gy, w, O, OH, OW, W, pt, pl, h, x0, gx);
+    for (; h < H; ++h) dgrad_rows<1>(gy, w, O, OH, OW, W, pt, pl, h, x0, gx);
+  }
+}
+
 // Four accumulators (32 floats) per row hide the add latency; masked tail; fixed reduction.
 void row_sums(const float* gy, int64_t rows, int64_t P, float* gb) {
   for (int64_t r = 0; r < rows; ++r) {
@@ -240,7 +313,7 @@ void gather_panel(const float* src, const int32_t* ra, const int32_t* rh, const 
 }  // namespace
 
 extern const ConvKernels conv2d_kernels_avx2 = {&im2col, &col2im, &direct_c1, &wgrad_c1_3x3,
-                                                &row_sums, &gather_panel,
+                                                &dgrad_c1_3x3, &row_sums, &gather_panel,
     &copy_panel_runs};
 
 }  // namespace fv

@@ -231,6 +231,72 @@ void wgrad_c1_3x3(const float* xp, int64_t Wp, const float* gy, int64_t O, int64
   if (o < O) wgrad_block<1>(xp, Wp, gy + o * P, OH, OW, gw + o * 9);
 }
 
+// RB rows x 32 outputs of gx in 2*RB zmm accumulators (independent FMA chains: one row's
+// chain is 9*O FMAs long, latency-bound alone). Per (o, gy row) the 48 gy columns from
+// x0 + pl - 2 are loaded once (masked: columns outside gy read as 0, nothing outside it is
+// touched), shifted in registers for the 3 taps of a row, and feed 6 FMAs per output row
+// that reads them. Each element sums its terms in (o, i from 2 down to 0, j) order.
+template <int RB>
+void dgrad_rows(const float* gy, const float* w, int64_t O, int64_t OH, int64_t OW, int64_t W,
+                int64_t pt, int64_t pl, int64_t h, int64_t x0, float* gx) {
+  const int64_t P = OH * OW, cb = x0 + pl - 2;
+  __mmask16 lm[3];  // gy columns cb + 16q + l inside [0, OW)
+  for (int q = 0; q < 3; ++q) {
+    const int64_t c = cb + 16 * q;
+    lm[q] = static_cast<__mmask16>(lane_mask(OW - c) & ~lane_mask(-c));
+  }
+  __m512 a0[RB], a1[RB];
+#pragma GCC unroll 4
+  for (int k = 0; k < RB; ++k) a0[k] = a1[k] = _mm512_setzero_ps();
+  for (int64_t o = 0; o < O; ++o) {
+    __m512 wv[9];
+#pragma GCC unroll 9
+    for (int t = 0; t < 9; ++t) wv[t] = _mm512_set1_ps(w[o * 9 + t]);
+    // gy row r = h + pt - 2 + d reaches output rows h + k through tap row i = k + 2 - d
+#pragma GCC unroll 6
+    for (int d = 0; d < RB + 2; ++d) {
+      const int64_t r = h + pt - 2 + d;
+      if (r < 0 || r >= OH) continue;
+      const float* g = gy + o * P + r * OW + cb;
+      const __m512i l0 = _mm512_castps_si512(_mm512_maskz_loadu_ps(lm[0], g));
+      const __m512i l1 = _mm512_castps_si512(_mm512_maskz_loadu_ps(lm[1], g + 16));
+      const __m512i l2 = _mm512_castps_si512(_mm512_maskz_loadu_ps(lm[2], g + 32));
+      // tap j reads column x + pl - j: shift 2 - j from cb
+      const __m512 s0[3] = {_mm512_castsi512_ps(_mm512_alignr_epi32(l1, l0, 2)),
+                            _mm512_castsi512_ps(_mm512_alignr_epi32(l1, l0, 1)),
+                            _mm512_castsi512_ps(l0)};
+      const __m512 s1[3] = {_mm512_castsi512_ps(_mm512_alignr_epi32(l2, l1, 2)),
+                            _mm512_castsi512_ps(_mm512_alignr_epi32(l2, l1, 1)),
+                            _mm512_castsi512_ps(l1)};
+#pragma GCC unroll 4
+      for (int k = 0; k < RB; ++k) {
+        const int i = k + 2 - d;
+        if (i < 0 || i > 2) continue;
+#pragma GCC unroll 3
+        for (int j = 0; j < 3; ++j) {
+          a0[k] = _mm512_fmadd_ps(s0[j], wv[i * 3 + j], a0[k]);
+          a1[k] = _mm512_fmadd_ps(s1[j], wv[i * 3 + j], a1[k]);
+        }
+      }
+    }
+  }
+  const __mmask16 out0 = lane_mask(W - x0), out1 = lane_mask(W - x0 - 16);
+#pragma GCC unroll 4
+  for (int k = 0; k < RB; ++k) {
+    _mm512_mask_storeu_ps(gx + (h + k) * W + x0, out0, a0[k]);
+    _mm512_mask_storeu_ps(gx + (h + k) * W + x0 + 16, out1, a1[k]);
+  }
+}
+
+void dgrad_c1_3x3(const float* gy, const float* w, int64_t O, int64_t OH, int64_t OW, int64_t H,
+                  int64_t W, int64_t pt, int64_t pl, float* gx) {
+  for (int64_t x0 = 0; x0 < W; x0 += 32) {
+    int64_t h = 0;
+    for (; h + 4 <= H; h += 4) dgrad_rows<4>(gy, w, O, OH, OW, W, pt, pl, h, x0, gx);
+    for (; h < H; ++h) dgrad_rows<1>(gy, w, O, OH, OW, W, pt, pl, h, x0, gx);
+  }
+}
+
 // Four accumulators (64 floats) per row hide the add latency; masked tail; fixed reduction.
 void row_sums(const float* gy, int64_t rows, int64_t P, float* gb) {
   for (int64_t r = 0; r < rows; ++r) {
@@ -340,7 +406,7 @@ void copy_panel(const float* src, const int32_t* ra, int64_t na, const int32_t* 
 }  // namespace
 
 extern const ConvKernels conv2d_kernels_avx512 = {&im2col, &col2im, &direct_c1, &wgrad_c1_3x3,
-                                                  &row_sums, &gather_panel,
+                                                  &dgrad_c1_3x3, &row_sums, &gather_panel,
     &copy_panel};
 
 }  // namespace fv
