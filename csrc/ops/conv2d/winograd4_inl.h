@@ -32,7 +32,7 @@
 //                                 const uint8_t* lane_rows, int64_t ld, const F* z)
 //       dst[idx[i] + r*ld + c] += z[r*8 + c] lane i where bit c of lane_rows[r*L + i], lanes
 //       in order
-//   F mul(F, F), div(F, F); K kand(K, K)
+//   F mul(F, F); K kand(K, K)
 //   F gather(const float* base, const int32_t* idx, K m)   lane i = base[idx[i]] where m, else 0
 //   void tiles16(const F* v, float* out)                    out[16 i + k] = v[k] lane i
 //                                                           (k < 16, i < L; a transpose)
@@ -74,6 +74,12 @@ inline void bt6(const typename Vec::F* d, typename Vec::F* r) {
   r[4] = Vec::sub(d42, Vec::mul(two, d31));
   r[5] = Vec::add(Vec::sub(Vec::mul(four, d[1]), Vec::mul(five, d[3])), d[5]);
 }
+
+// The last step's division by 576 is a multiplication by float(1/576) = (1 + 2^-27) / 576:
+// for x = 576 k (k an integer, x exact) the product's relative error 2^-27 is below half an
+// ulp of k, so it returns k exactly, as the division would (small integers stay exact);
+// elsewhere it is within an ulp of the division, the same on every ISA, and ~5x cheaper.
+constexpr float kInv576 = 1.0f / 576.0f;
 
 // z = A'^T m along a line of 6 (6 -> 4).
 template <class Vec>
@@ -297,7 +303,7 @@ void output_transform_t(const WinoGeom* g, const float* M, int64_t ldm, int64_t 
     }
     return p;
   };
-  const F k576 = Vec::set1(576.0f);
+  const F inv576 = Vec::set1(kInv576);
   auto body = [&](const P& p, int64_t o) {
     const typename Vec::K all = Vec::mask(0, p.cnt);
     const float* mo = M + o * ldm + p.j;
@@ -314,7 +320,7 @@ void output_transform_t(const WinoGeom* g, const float* M, int64_t ldm, int64_t 
       F z[4];
       at6<Vec>(line, z);
       for (int b = 0; b < 4; ++b) {
-        F r = Vec::div(z[b], k576);
+        F r = Vec::mul(z[b], inv576);
         if (bias != nullptr) r = Vec::add(r, bo);
         if (relu) r = Vec::max0(r);
         v[a * 4 + b] = r;
@@ -375,7 +381,7 @@ void adjoint_output_transform_t(const WinoGeom* g, const float* M, int64_t ldm, 
   const int64_t C = g->C, H = g->H, W = g->W, HW = H * W, per = g->TH * g->TW;
   std::memset(gx + t0 / per * C * HW, 0, sizeof(float) * static_cast<size_t>(T / per * C * HW));
   auto make = [&](int64_t j, int64_t n) { return P(g, t0, j, n, gx, C, H, W, g->pt, g->pl); };
-  const F k576 = Vec::set1(576.0f);
+  const F inv576 = Vec::set1(kInv576);
   auto body = [&](const P& p, int64_t c) {
     const typename Vec::K all = Vec::mask(0, p.cnt);
     const float* mc = M + c * ldm + p.j;
@@ -390,7 +396,7 @@ void adjoint_output_transform_t(const WinoGeom* g, const float* M, int64_t ldm, 
     for (int r = 0; r < 6; ++r) {
       F v[6];
       b6<Vec>(t[r], v);
-      for (int c = 0; c < 6; ++c) z[r * 8 + c] = Vec::div(v[c], k576);
+      for (int c = 0; c < 6; ++c) z[r * 8 + c] = Vec::mul(v[c], inv576);
       z[r * 8 + 6] = z[r * 8 + 7] = Vec::zero();
     }
     add_windows<Vec, 6>(p, const_cast<float*>(p.src) + c * HW, W, z);

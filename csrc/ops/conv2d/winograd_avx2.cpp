@@ -22,7 +22,6 @@ struct VecAvx2 {
   static F max0(F a) { return _mm256_max_ps(_mm256_setzero_ps(), a); }
   static F set1(float v) { return _mm256_set1_ps(v); }
   static F mul(F a, F b) { return _mm256_mul_ps(a, b); }
-  static F div(F a, F b) { return _mm256_div_ps(a, b); }
   static K kand(K a, K b) { return _mm256_and_si256(a, b); }
   static F gather(const float* base, const int32_t* idx, K m) {
     const __m256i vi = _mm256_load_si256(reinterpret_cast<const __m256i*>(idx));

@@ -34,7 +34,6 @@ struct VecAvx512 {
   static F max0(F a) { return _mm512_max_ps(_mm512_setzero_ps(), a); }
   static F set1(float v) { return _mm512_set1_ps(v); }
   static F mul(F a, F b) { return _mm512_mul_ps(a, b); }
-  static F div(F a, F b) { return _mm512_div_ps(a, b); }
   static K kand(K a, K b) { return static_cast<K>(a & b); }
   static F gather(const float* base, const int32_t* idx, K m) {
     const __m512i vi = _mm512_load_si512(idx);

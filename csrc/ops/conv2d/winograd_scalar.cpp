@@ -19,7 +19,6 @@ struct VecScalar {
   static F max0(F a) { return a < 0.0f ? 0.0f : a; }  // NaN stays NaN, as torch.relu
   static F set1(float v) { return v; }
   static F mul(F a, F b) { return a * b; }
-  static F div(F a, F b) { return a / b; }
   static K kand(K a, K b) { return a && b; }
   static F gather(const float* base, const int32_t* idx, K m) { return m ? base[idx[0]] : 0.0f; }
   static void tiles16(const F* v, float* out) {
