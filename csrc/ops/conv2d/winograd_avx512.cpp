@@ -6,6 +6,7 @@
 #endif
 #include <immintrin.h>
 
+#include "core/simd_avx512_inl.h"
 #include "ops/conv2d/winograd_inl.h"
 #include "ops/conv2d/winograd4_inl.h"
 
@@ -39,33 +40,10 @@ struct VecAvx512 {
     const __m512i vi = _mm512_load_si512(idx);
     return _mm512_mask_i32gather_ps(_mm512_setzero_ps(), m, vi, base, 4);
   }
-  // t[k] lane i = v[i] lane k: a 16x16 transpose (pairs of floats, then of doubles, then two
-  // rounds of 128-bit lane shuffles).
+  // out[k] lane i = v[i] lane k (core/simd_avx512_inl.h)
   static void transpose16(const F* v, F* out) {
-    F t[16], u[16];
-    for (int k = 0; k < 16; k += 2) {
-      t[k] = _mm512_unpacklo_ps(v[k], v[k + 1]);
-      t[k + 1] = _mm512_unpackhi_ps(v[k], v[k + 1]);
-    }
-    // u[4g + c], 128-bit lane l: rows 4g .. 4g+3 of column 4l + c
-    for (int g = 0; g < 16; g += 4) {
-      const __m512d a = _mm512_castps_pd(t[g]), b = _mm512_castps_pd(t[g + 1]);
-      const __m512d c = _mm512_castps_pd(t[g + 2]), d = _mm512_castps_pd(t[g + 3]);
-      u[g] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, c));
-      u[g + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, c));
-      u[g + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(b, d));
-      u[g + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(b, d));
-    }
-    for (int c = 0; c < 4; ++c) {
-      const F p0 = _mm512_shuffle_f32x4(u[c], u[4 + c], 0x44);
-      const F p1 = _mm512_shuffle_f32x4(u[c], u[4 + c], 0xEE);
-      const F q0 = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0x44);
-      const F q1 = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0xEE);
-      out[c] = _mm512_shuffle_f32x4(p0, q0, 0x88);
-      out[4 + c] = _mm512_shuffle_f32x4(p0, q0, 0xDD);
-      out[8 + c] = _mm512_shuffle_f32x4(p1, q1, 0x88);
-      out[12 + c] = _mm512_shuffle_f32x4(p1, q1, 0xDD);
-    }
+    for (int i = 0; i < 16; ++i) out[i] = v[i];
+    fv::transpose16(out);
   }
   // out[i*16 + k] = v[k][i]
   static void tiles16(const F* v, float* out) {

@@ -9,6 +9,7 @@
 
 #include <cstdint>
 
+#include "core/simd_avx512_inl.h"
 #include "ops/gemm/gemm_kernels.h"
 
 namespace fv {
@@ -27,33 +28,6 @@ inline __mmask16 mask_upto(int64_t n) {
   if (n >= 16) return static_cast<__mmask16>(0xFFFF);
   if (n <= 0) return 0;
   return static_cast<__mmask16>((1u << n) - 1u);
-}
-
-// In-place transpose of a 16 x 16 block held in 16 rows: afterwards r[j] holds column j.
-inline void transpose16(__m512 r[16]) {
-  __m512 t[16];
-  for (int i = 0; i < 8; ++i) {
-    t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
-    t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
-  }
-  // Per 128-bit lane l, r[4q + c] now holds rows 4q..4q+3 of column 4l + c.
-  for (int q = 0; q < 4; ++q) {
-    r[4 * q + 0] = _mm512_shuffle_ps(t[4 * q], t[4 * q + 2], _MM_SHUFFLE(1, 0, 1, 0));
-    r[4 * q + 1] = _mm512_shuffle_ps(t[4 * q], t[4 * q + 2], _MM_SHUFFLE(3, 2, 3, 2));
-    r[4 * q + 2] = _mm512_shuffle_ps(t[4 * q + 1], t[4 * q + 3], _MM_SHUFFLE(1, 0, 1, 0));
-    r[4 * q + 3] = _mm512_shuffle_ps(t[4 * q + 1], t[4 * q + 3], _MM_SHUFFLE(3, 2, 3, 2));
-  }
-  for (int c = 0; c < 4; ++c) {
-    const __m512 u0 = _mm512_shuffle_f32x4(r[c], r[4 + c], 0x44);
-    const __m512 u1 = _mm512_shuffle_f32x4(r[c], r[4 + c], 0xEE);
-    const __m512 v0 = _mm512_shuffle_f32x4(r[8 + c], r[12 + c], 0x44);
-    const __m512 v1 = _mm512_shuffle_f32x4(r[8 + c], r[12 + c], 0xEE);
-    t[c] = _mm512_shuffle_f32x4(u0, v0, 0x88);
-    t[4 + c] = _mm512_shuffle_f32x4(u0, v0, 0xDD);
-    t[8 + c] = _mm512_shuffle_f32x4(u1, v1, 0x88);
-    t[12 + c] = _mm512_shuffle_f32x4(u1, v1, 0xDD);
-  }
-  for (int i = 0; i < 16; ++i) r[i] = t[i];
 }
 
 void pack_a(bool trans, const float* a, int64_t lda, int64_t mc, int64_t kc, float* dst) {
