@@ -74,10 +74,10 @@ def set_conv_algorithm(algorithm: str) -> None:
                         im2col and measured faster: >= 16 channels in and out and outputs that
                         tile well. F(4x4, 3x3) for the reference CNN's 32->64 layer on 13x13
                         (all three passes) and its 64->64 layer on 5x5 (forward and data
-                        gradient); F(2x2, 3x3)
-                        where F(4x4) does not pay but F(2x2) does (weight gradients of more
-                        than ~4500 channel pairs); without AVX-512 the weight gradient wants
-                        >= 32 input channels; im2col GEMM elsewhere;
+                        gradient); F(2x2, 3x3) where F(4x4) does not pay but F(2x2) does
+                        (weight gradients of more than ~4500 channel pairs); without AVX-512
+                        the weight gradient wants >= 32 input channels; im2col GEMM
+                        elsewhere;
       "gemm"            always im2col GEMM (results bitwise those of fastvision.ops.matmul);
       "winograd"        Winograd F(2x2, 3x3) wherever it applies;
       "winograd4"       Winograd F(4x4, 3x3) wherever it applies.

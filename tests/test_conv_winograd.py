@@ -124,8 +124,8 @@ def test_cases(isa, rng, algo, case):
 @pytest.mark.parametrize("case", CASES)
 def test_small_integers_exact_on_every_isa(rng, algo, case):
     """F(2x2)'s transforms are adds and exact halvings, F(4x4)'s integer matrices with one
-    division last: on small integers every step is exact, so every ISA gives the exact
-    (reference) result."""
+    scaling by 1/576 last: on small integers every step is exact, so every ISA gives the
+    exact (reference) result."""
     N, C, O, H, W, pad4 = case
     x = rng.integers(-3, 4, (N, C, H, W)).astype(np.float32)
     w = rng.integers(-3, 4, (O, C, 3, 3)).astype(np.float32)
@@ -187,8 +187,8 @@ def test_nan_lands_where_the_reference_puts_it(isa, algo):
 def test_auto_picks_per_pass_and_tile_size(conv_algorithm, rng):
     """"auto" takes F(4x4) for the reference CNN's 32->64 layer on 13x13 in all three passes
     and for the 64->64 layer on 5x5 (3x3 outputs) forward and data gradient (its weight
-    gradient stays on im2col: 8 images make too few tiles); a first layer (1 input channel) keeps its im2col /
-    direct paths; a 64 -> 64 layer on 16x16 takes F(4x4) throughout, a 16 -> 32 layer on 28x28
+    gradient stays on im2col: 8 images make too few tiles); a first layer (1 input channel)
+    keeps its im2col / direct paths; a 64 -> 64 layer on 16x16 takes F(4x4) throughout, a 16 -> 32 layer on 28x28
     too except its weight gradient without AVX-512; a 128 -> 128 layer's weight gradient takes
     F(2x2) (F(4x4)'s 36 planes of sums would not stay in L2). Checked by bits: for random
     inputs no two algorithms agree on every element."""

@@ -25,8 +25,8 @@ FACTOR = {
     # scale it by the largest abs_sum (test_conv_winograd._normwise).
     "conv2d_winograd": 4.0,
     # Winograd F(4x4, 3x3): the same form, but its transforms weigh a 6x6 patch with
-    # coefficients up to 5 (inputs), 4 (weights) and 24 (outputs) before the one division by
-    # 576, so the rounding of the transformed values is about 15x F(2x2)'s (measured: worst
+    # coefficients up to 5 (inputs), 4 (weights) and 24 (outputs) before the one scaling by
+    # 1/576, so the rounding of the transformed values is about 15x F(2x2)'s (measured: worst
     # 1.5 of this bound at factor 1 over 150 random shapes, F(2x2) 0.09; Barabasz et al.
     # 2020 find the same growth with the tile size).
     "conv2d_winograd4": 16.0,

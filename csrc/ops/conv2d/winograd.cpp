@@ -455,15 +455,13 @@ void conv2d_backward_data_winograd(const ConvGeom& g, const float* gy, const flo
                                    float* gx) {
   const Variant& v = *data_variant(g);
   const CallBuffer U(v.E * g.C * g.O);
-  if (v.m == 4) {
-    const WinoGeom wg = make_wino(v, g.N, g.C, g.H, g.W, g.O, g.OH, g.OW, g.pt, g.pl);
-    if (use_adjoint(g)) {
-      // gx = the adjoint of the forward, over the forward's tiles: for the reference conv2
-      // 9 tiles per image instead of the 16 that cover gx (13x13) as a forward conv of gy.
-      transform_weights(v, w, g.O, g.C, WeightsFor::data_adjoint, U.get());
-      run_forward(v, wg, gy, U.get(), nullptr, false, gx, true);
-      return;
-    }
+  if (v.m == 4 && use_adjoint(g)) {
+    // gx = the adjoint of the forward, over the forward's tiles: for the reference conv2
+    // 9 tiles per image instead of the 16 that cover gx (13x13) as a forward conv of gy.
+    transform_weights(v, w, g.O, g.C, WeightsFor::data_adjoint, U.get());
+    run_forward(v, make_wino(v, g.N, g.C, g.H, g.W, g.O, g.OH, g.OW, g.pt, g.pl), gy, U.get(),
+                nullptr, false, gx, true);
+    return;
   }
   transform_weights(v, w, g.O, g.C, WeightsFor::data_conv, U.get());
   // gx = gy (padded by 2 - p on each side) correlated with the rotated, transposed kernels.

@@ -84,7 +84,7 @@ struct WinogradKernels {
 FV_DECLARE_KERNELS(WinogradKernels, winograd_kernels);
 // F(4x4, 3x3): the same entry points with 36 tile elements (e = 6a + b), tiles of 4x4 outputs,
 // M and the transforms in the integer-scaled form of winograd4_inl.h (the output transform
-// divides by 576). Blocks need not be whole tile rows; layouts' panel_w must be a multiple of
+// scales by 1/576 last). Blocks need not be whole tile rows; layouts' panel_w must be a multiple of
 // 16 (a chunk of lanes never crosses a panel).
 FV_DECLARE_KERNELS(WinogradKernels, winograd4_kernels);
 

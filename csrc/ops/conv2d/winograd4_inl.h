@@ -32,7 +32,8 @@
 //                                 const uint8_t* lane_rows, int64_t ld, const F* z)
 //       dst[idx[i] + r*ld + c] += z[r*8 + c] lane i where bit c of lane_rows[r*L + i], lanes
 //       in order
-//   F mul(F, F); K kand(K, K)
+//   F mul(F, F)
+//   and (!kRowLoads) K kand(K, K),
 //   F gather(const float* base, const int32_t* idx, K m)   lane i = base[idx[i]] where m, else 0
 //   void tiles16(const F* v, float* out)                    out[16 i + k] = v[k] lane i
 //                                                           (k < 16, i < L; a transpose)
@@ -132,7 +133,7 @@ inline void b6(const typename Vec::F* m, typename Vec::F* z) {
 // 4 tc - off_c). Offsets are from the chunk's first image, so they fit int32 while L images
 // do (the driver checks: winograd.cpp).
 // lane_rows[r][i] holds the same masks per lane: bit c set where lane i reads row r, column c
-// (the row-load path: windows()).
+// (the row loads of windows() and add_windows()); rm / cm are made only for gathers.
 template <class Vec, int R>
 struct GatherPlan {
   const float* src;
@@ -155,9 +156,11 @@ struct GatherPlan {
       col0[i] = static_cast<int32_t>(4 * p.tc - off_c);
       idx[i] = static_cast<int32_t>((p.n - n0) * ch * plane + row0[i] * cols + col0[i]);
     }
-    for (int a = 0; a < R; ++a) {
-      rm[a] = lanes_where(row0, a, rows);
-      cm[a] = lanes_where(col0, a, cols);
+    if constexpr (!Vec::kRowLoads) {
+      for (int a = 0; a < R; ++a) {
+        rm[a] = lanes_where(row0, a, rows);
+        cm[a] = lanes_where(col0, a, cols);
+      }
     }
     for (int i = 0; i < Vec::L; ++i) {
       unsigned c_bits = 0;
@@ -399,7 +402,7 @@ void adjoint_output_transform_t(const WinoGeom* g, const float* M, int64_t ldm, 
       for (int c = 0; c < 6; ++c) z[r * 8 + c] = Vec::mul(v[c], inv576);
       z[r * 8 + 6] = z[r * 8 + 7] = Vec::zero();
     }
-    add_windows<Vec, 6>(p, const_cast<float*>(p.src) + c * HW, W, z);
+    add_windows<Vec, 6>(p, gx + (p.src - gx) + c * HW, W, z);
   };
   run_plans<P, Vec>(T, C, make, body);
 }

@@ -35,11 +35,6 @@ struct VecAvx512 {
   static F max0(F a) { return _mm512_max_ps(_mm512_setzero_ps(), a); }
   static F set1(float v) { return _mm512_set1_ps(v); }
   static F mul(F a, F b) { return _mm512_mul_ps(a, b); }
-  static K kand(K a, K b) { return static_cast<K>(a & b); }
-  static F gather(const float* base, const int32_t* idx, K m) {
-    const __m512i vi = _mm512_load_si512(idx);
-    return _mm512_mask_i32gather_ps(_mm512_setzero_ps(), m, vi, base, 4);
-  }
   // out[k] lane i = v[i] lane k (core/simd_avx512_inl.h)
   static void transpose16(const F* v, F* out) {
     for (int i = 0; i < 16; ++i) out[i] = v[i];
