@@ -1,6 +1,7 @@
 // Winograd tile transforms, AVX2 (8 tiles per vector): see winograd.h / winograd_inl.h.
 #include <immintrin.h>
 
+#include "core/simd_avx2_inl.h"
 #include "ops/conv2d/winograd_inl.h"
 #include "ops/conv2d/winograd4_inl.h"
 
@@ -27,28 +28,14 @@ struct VecAvx2 {
     const __m256i vi = _mm256_load_si256(reinterpret_cast<const __m256i*>(idx));
     return _mm256_mask_i32gather_ps(_mm256_setzero_ps(), base, vi, _mm256_castsi256_ps(m), 4);
   }
-  // out[i*16 + k] = v[k][i]: two 8x8 transposes (values 0-7, then 8-15).
+  // out[i*16 + k] = v[k][i]: two 8x8 transposes (values 0-7, then 8-15;
+  // core/simd_avx2_inl.h).
   static void tiles16(const F* v, float* out) {
     for (int h = 0; h < 2; ++h) {
-      const F* r = v + 8 * h;
-      F t[8], u[8];
-      for (int k = 0; k < 8; k += 2) {
-        t[k] = _mm256_unpacklo_ps(r[k], r[k + 1]);
-        t[k + 1] = _mm256_unpackhi_ps(r[k], r[k + 1]);
-      }
-      // u[4g + c], 128-bit lane l: rows 4g .. 4g+3 of column 4l + c
-      for (int g = 0; g < 8; g += 4) {
-        const __m256d a = _mm256_castps_pd(t[g]), b = _mm256_castps_pd(t[g + 1]);
-        const __m256d c = _mm256_castps_pd(t[g + 2]), d = _mm256_castps_pd(t[g + 3]);
-        u[g] = _mm256_castpd_ps(_mm256_unpacklo_pd(a, c));
-        u[g + 1] = _mm256_castpd_ps(_mm256_unpackhi_pd(a, c));
-        u[g + 2] = _mm256_castpd_ps(_mm256_unpacklo_pd(b, d));
-        u[g + 3] = _mm256_castpd_ps(_mm256_unpackhi_pd(b, d));
-      }
-      for (int c = 0; c < 4; ++c) {
-        _mm256_store_ps(out + c * 16 + 8 * h, _mm256_permute2f128_ps(u[c], u[4 + c], 0x20));
-        _mm256_store_ps(out + (4 + c) * 16 + 8 * h, _mm256_permute2f128_ps(u[c], u[4 + c], 0x31));
-      }
+      F r[8];
+      for (int k = 0; k < 8; ++k) r[k] = v[8 * h + k];
+      transpose8(r);
+      for (int i = 0; i < 8; ++i) _mm256_store_ps(out + i * 16 + 8 * h, r[i]);
     }
   }
   static void store_tile(float* d, int64_t ld, const float* s, int rows, int cols) {
