@@ -160,6 +160,33 @@ def test_one_vs_two_threads_bitwise(isa, threads, rng, algo, case):
         np.testing.assert_array_equal(a.view(np.uint32), c.view(np.uint32))
 
 
+@pytest.mark.parametrize("case", [
+    (13, 32, 64, 13, 13, 0),  # the reference conv2: 9 tiles per image, chunks of 8 + 5 images
+    (20, 16, 16, 14, 14, 0),  # blocks of 8 images = 72 tiles: three GEMM column panels
+    (3, 8, 24, 9, 7, 0),
+])
+def test_both_gradients_in_one_pass_match_each_alone(isa, rng, algo, case):
+    """Where both gradients take F(4x4) (the data gradient as the forward's adjoint), they run
+    as one pass that transforms gy once (winograd.cpp, conv2d_backward_winograd): gx and gw
+    must have the bits each gets when asked for alone."""
+    N, C, O, H, W, p = case
+    x = rng.standard_normal((N, C, H, W)).astype(np.float32)
+    w = rng.standard_normal((O, C, 3, 3)).astype(np.float32)
+    gy = rng.standard_normal((N, O, H + 2 * p - 2, W + 2 * p - 2)).astype(np.float32)
+    gx, gw, _ = fv.ops.conv2d_backward(gy, x, w, padding=p, need_bias_grad=False)
+    gx1, _, _ = fv.ops.conv2d_backward(gy, x, w, padding=p, need_weight_grad=False,
+                                       need_bias_grad=False)
+    _, gw1, _ = fv.ops.conv2d_backward(gy, x, w, padding=p, need_input_grad=False,
+                                       need_bias_grad=False)
+    np.testing.assert_array_equal(gx.view(np.uint32), gx1.view(np.uint32))
+    np.testing.assert_array_equal(gw.view(np.uint32), gw1.view(np.uint32))
+    rx, rw, _ = ref.conv2d_backward(gy, x, w, ONE, (p,) * 4, ONE, 1)
+    ax, aw, _ = ref.conv2d_backward(np.abs(gy), np.abs(x), np.abs(w), ONE, (p,) * 4, ONE, 1)
+    op = "conv2d_" + algo
+    assert_close(gx, rx, op=op, k=O * 9 + EXTRA, abs_sum=_normwise(ax))
+    assert_close(gw, rw, op=op, k=gy[0, 0].size * N + EXTRA, abs_sum=_normwise(aw))
+
+
 def test_nan_lands_where_the_reference_puts_it(isa, algo):
     """F(2x2): a NaN input reaches exactly the outputs whose 3x3 window covers it (the
     transforms never multiply by a structural zero), not the whole 2x2 tile. F(4x4): it

@@ -5,7 +5,8 @@
 // count; only auto's Winograd choice for the gradients also looks at the ISA, as measured,
 // and small integers come out exact on either path):
 //   winograd  3x3 stride-1 layers where F(4x4, 3x3) or F(2x2, 3x3) pays (or is forced):
-//             winograd.cpp, for each of forward, data gradient and weight gradient.
+//             winograd.cpp, for each of forward, data gradient and weight gradient (the two
+//             gradients in one pass where winograd_backward_fused_ok).
 //   direct    Cg == 1, stride 1, dilation 1 (first layers with C = 1, depthwise): the ISA
 //             kernel on a zero-padded copy of the input plane; K = kh*kw is too short for GEMM.
 //   pointwise 1x1, stride 1, no padding: the input image already is the col matrix.
@@ -164,6 +165,10 @@ void conv2d_forward(const ConvGeom& g, const float* x, const float* w, const flo
 
 void conv2d_backward(const ConvGeom& g, const float* gy, const float* x, const float* w,
                      float* gx, float* gw, float* gb) {
+  if (gx != nullptr && gw != nullptr && winograd_backward_fused_ok(g)) {
+    conv2d_backward_winograd(g, gy, x, w, gx, gw);
+    gx = gw = nullptr;
+  }
   if (gx != nullptr && winograd_backward_data_ok(g)) {
     conv2d_backward_data_winograd(g, gy, w, gx);
     gx = nullptr;

@@ -113,5 +113,10 @@ void conv2d_forward_winograd(const ConvGeom& g, const float* x, const float* w,
 void conv2d_backward_data_winograd(const ConvGeom& g, const float* gy, const float* w, float* gx);
 void conv2d_backward_weight_winograd(const ConvGeom& g, const float* gy, const float* x,
                                      float* gw);
+// Both gradients in one pass (winograd.cpp), where both take F(4x4) and the data gradient the
+// adjoint form: the same bits as the two calls above, gy transformed once instead of twice.
+bool winograd_backward_fused_ok(const ConvGeom& g);
+void conv2d_backward_winograd(const ConvGeom& g, const float* gy, const float* x, const float* w,
+                              float* gx, float* gw);
 
 }  // namespace fv
