@@ -270,3 +270,81 @@ def test_sgd_small_integers_exact(isa):
     ref.sgd_step(p64, g.astype(np.float64), b64, lr=0.5, momentum=0.5, weight_decay=0.25, nesterov=True)
     np.testing.assert_array_equal(p, p64)
     np.testing.assert_array_equal(buf, b64)
+
+
+ADAM = [kw for o, kw in CONFIGS if o == "adam"]
+
+
+@pytest.mark.parametrize("kw", ADAM, ids=[f"adam{i}" for i in range(len(ADAM))])
+def test_adam_step_foreach_equals_adam_step_bitwise(isa, kw):
+    """One call over a list of tensors (sizes across the vector widths, each with its own step
+    count and eps) updates every tensor with adam_step's bits."""
+    rng = np.random.default_rng(5)
+    kw = dict(kw)
+    eps = kw.pop("eps")
+    amsgrad = kw.get("amsgrad", False)
+    sizes = SIZES + [40000]  # one tensor longer than a thread's piece (32k floats)
+    ours = [make_state("adam", dict(amsgrad=amsgrad), n, np.float32) for n in sizes]
+    theirs = [make_state("adam", dict(amsgrad=amsgrad), n, np.float32) for n in sizes]
+    p_ours = [rng.standard_normal(n).astype(np.float32) for n in sizes]
+    p_theirs = [p.copy() for p in p_ours]
+    for t in range(1, 4):
+        grads = [rng.standard_normal(n).astype(np.float32) for n in sizes]
+        steps = [t + i % 3 for i in range(len(sizes))]
+        epss = [eps * (1 + i) for i in range(len(sizes))]
+        fv.ops.adam_step_foreach(p_ours, grads, [s["m"] for s in ours], [s["v"] for s in ours],
+                                 steps=steps, eps=epss,
+                                 v_maxs=[s["v_max"] for s in ours] if amsgrad else None, **kw)
+        for i, (p, g, s) in enumerate(zip(p_theirs, grads, theirs)):
+            fv.ops.adam_step(p, g, s["m"], s["v"], v_max=s["v_max"], step=steps[i], eps=epss[i],
+                             **kw)
+    for a, b in zip(p_ours + [x for s in ours for x in s.values() if x is not None],
+                    p_theirs + [x for s in theirs for x in s.values() if x is not None]):
+        np.testing.assert_array_equal(a.view(np.uint32), b.view(np.uint32))
+
+
+def _foreach(a, **kw):
+    """adam_step_foreach over two tensors: (a[0], a[1], a[2], a[3]) and (a[4], a[5], a[6], a[7])."""
+    args = dict(steps=1, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8)
+    args.update(kw)
+    return fv.ops.adam_step_foreach([a[0], a[4]], [a[1], a[5]], [a[2], a[6]], [a[3], a[7]], **args)
+
+
+@pytest.mark.parametrize("call,exc,msg", [
+    (lambda a: _foreach(a, steps=[1]), ValueError,
+     r"adam_step_foreach: steps must have one entry per param \(2\), got 1"),
+    (lambda a: fv.ops.adam_step_foreach([a[0], a[4]], [a[1]], [a[2], a[6]], [a[3], a[7]], steps=1,
+                                        lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8),
+     ValueError, r"adam_step_foreach: grads must have one entry per param \(2\), got 1"),
+    (lambda a: _foreach(a, steps=[1, 0]), ValueError, r"adam_step_foreach: step must be >= 1, got 0"),
+    (lambda a: _foreach(a, steps=[1, 2.0]), TypeError, r"adam_step_foreach: steps\[1\] must be an int"),
+    (lambda a: _foreach(a, eps=[1e-8, -1.0]), ValueError, r"adam_step_foreach: eps must be >= 0"),
+    (lambda a: _foreach(a, amsgrad=True), ValueError,
+     r"adam_step_foreach: v_maxs must be a list of arrays when amsgrad is True"),
+    (lambda a: _foreach(a[:6] + [a[6].astype(np.float64), a[7]]), TypeError,
+     r"adam_step_foreach: ms\[1\] must have dtype float32"),
+    (lambda a: _foreach(a[:6] + [a[6], a[7][:3]]), ValueError,
+     r"adam_step_foreach: vs\[1\] shape \(3,\) must equal param shape \(5,\)"),
+    (lambda a: _foreach(a[:4] + [a[2]] + a[5:]), ValueError,  # tensor 1's param is tensor 0's m
+     r"adam_step_foreach: (ms\[0\] and params\[1\]|params\[1\] and ms\[0\]) must not overlap"),
+    (lambda a: fv.ops.adam_step_foreach(a[0], [a[1]], [a[2]], [a[3]], steps=1, lr=1e-3, beta1=0.9,
+                                        beta2=0.999, eps=1e-8),
+     TypeError, r"adam_step_foreach: params must be a list of arrays, got ndarray"),
+])
+def test_adam_step_foreach_errors_write_nothing(call, exc, msg):
+    """Every tensor is checked before any is written: an error in the second tensor leaves the
+    first unchanged too."""
+    arrays = _arrays() + _arrays()
+    with pytest.raises(exc, match=msg):
+        call(arrays)
+    _assert_unchanged(arrays)
+
+
+def test_adam_step_foreach_allows_a_shared_gradient():
+    """Gradients are only read: two tensors may share one (nothing else may overlap)."""
+    a = _arrays()
+    b = _arrays()
+    fv.ops.adam_step_foreach([a[0], b[0]], [a[1], a[1]], [a[2], b[2]], [a[3], b[3]], steps=1,
+                             lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8)
+    np.testing.assert_array_equal(a[0], b[0])
+    assert not np.array_equal(a[0], np.ones(5, np.float32))

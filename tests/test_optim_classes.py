@@ -78,6 +78,37 @@ def test_keras_eps_convention_matches_keras_formula():
         optim.Adam([p], eps_convention="tf")
 
 
+@pytest.mark.parametrize("name,kw", [
+    ("Adam", dict()),
+    ("Adam", dict(lr=1e-2, betas=(0.8, 0.99), weight_decay=1e-2, amsgrad=True, maximize=True)),
+    ("Adam", dict(eps=1e-7, eps_convention="keras")),
+    ("AdamW", dict(lr=1e-2, amsgrad=True, weight_decay=0.1)),
+])
+def test_adam_foreach_and_per_tensor_steps_agree_bitwise(name, kw):
+    """foreach (the default) updates a group's tensors in one call; foreach=False one call per
+    tensor: the same bits, a parameter without a gradient skipped either way, and the same
+    per-parameter step counts (one parameter misses steps, so its count lags)."""
+    rng = np.random.default_rng(4)
+    init = _params(rng)
+    runs = []
+    for foreach in (None, False):
+        ps = [Parameter(a.copy()) for a in init]
+        opt = getattr(optim, name)([{"params": ps[:2]}, {"params": ps[2:], "lr": 3e-3}],
+                                   foreach=foreach, **kw)
+        g_rng = np.random.default_rng(5)
+        for step in range(30):
+            for i, (p, g) in enumerate(zip(ps, _grads(g_rng, step))):
+                p.grad = None if (i == 1 and step % 4 == 0) else fv.tensor(g)
+            opt.step()
+        runs.append((ps, opt))
+    (a, oa), (b, ob) = runs
+    for p, q in zip(a, b):
+        np.testing.assert_array_equal(p.data.view(np.uint32), q.data.view(np.uint32))
+    assert [oa.state[p]["step"] for p in a] == [ob.state[p]["step"] for p in b] == [30, 22, 30]
+    with pytest.raises(TypeError, match="foreach must be None or a bool"):
+        getattr(optim, name)(a, foreach=1)
+
+
 def test_param_groups_and_skip_params_without_grad():
     a, b, c = Parameter(np.ones(3)), Parameter(np.ones(2)), Parameter(np.ones(2))
     opt = optim.SGD([{"params": [a]}, {"params": [b], "lr": 0.5}], lr=0.1, momentum=0.9)

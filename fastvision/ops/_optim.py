@@ -82,6 +82,45 @@ def adam_step(param, grad, m, v, *, step, lr, beta1, beta2, eps, weight_decay=0.
                  decoupled_weight_decay=_flag(op, "decoupled_weight_decay", decoupled_weight_decay))
 
 
+def _per_tensor(op, name, v, n, check):
+    """A scalar repeated n times, or a sequence of n values, each through check."""
+    if isinstance(v, (list, tuple)):
+        if len(v) != n:
+            raise ValueError(f"{op}: {name} must have one entry per param ({n}), got {len(v)}")
+        return [check(op, f"{name}[{i}]", x) for i, x in enumerate(v)]
+    v = check(op, name, v)
+    return [v] * n
+
+
+def _seq(op, name, xs):
+    if isinstance(xs, np.ndarray) or not isinstance(xs, (list, tuple)):
+        raise TypeError(f"{op}: {name} must be a list of arrays, got {type(xs).__name__}")
+    return xs
+
+
+def adam_step_foreach(params, grads, ms, vs, *, steps, lr, beta1, beta2, eps, weight_decay=0.0,
+                      amsgrad=False, v_maxs=None, decoupled_weight_decay=False):
+    """adam_step over lists of tensors in one call (torch's foreach=True): params[i], grads[i],
+    ms[i], vs[i] (and v_maxs[i]) are one tensor's arrays, updated exactly as adam_step would,
+    bit for bit. steps and eps are one value for all tensors or a list with one per tensor.
+    Everything is checked before anything is written (the in-place arrays in C++, with the
+    same rules and messages as adam_step's, indexed: "params[3]"; arrays of different tensors
+    must not overlap either, gradients aside); the small tensors of a network share one
+    parallel region instead of one call each."""
+    op = "adam_step_foreach"
+    n = len(_seq(op, "params", params))
+    grads = [as_f32(op, f"grads[{i}]", g) for i, g in enumerate(_seq(op, "grads", grads))]
+    _C.adam_step_foreach(
+        params, grads, _seq(op, "ms", ms), _seq(op, "vs", vs),
+        steps=_per_tensor(op, "steps", steps, n, as_int), lr=as_float(op, "lr", lr),
+        beta1=as_float(op, "beta1", beta1), beta2=as_float(op, "beta2", beta2),
+        eps=_per_tensor(op, "eps", eps, n, as_float),
+        weight_decay=as_float(op, "weight_decay", weight_decay),
+        amsgrad=_flag(op, "amsgrad", amsgrad),
+        v_maxs=None if v_maxs is None else _seq(op, "v_maxs", v_maxs),
+        decoupled_weight_decay=_flag(op, "decoupled_weight_decay", decoupled_weight_decay))
+
+
 def rmsprop_step(param, grad, square_avg, *, lr, alpha, eps, momentum=0.0, momentum_buf=None,
                  centered=False, grad_avg=None, weight_decay=0.0):
     """One torch.optim.RMSprop step:

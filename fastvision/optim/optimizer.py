@@ -86,13 +86,19 @@ class Optimizer:
                     raise ValueError(f"{type(self).__name__}: params[{i}].grad must have the "
                                      f"parameter's shape {p.shape}, got {p.grad.shape}")
         for group in self.param_groups:
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                grad = p.grad.data
-                if group.get("maximize", False):
-                    grad = -grad
-                self._update(p, grad, group, self.state.setdefault(p, {}))
+            self._step_group(group)
+
+    def _step_group(self, group):
+        """One group's update, parameter by parameter (subclasses may update the whole group
+        in one call instead)."""
+        for p in group["params"]:
+            if p.grad is None:
+                continue
+            self._update(p, self._grad(p, group), group, self.state.setdefault(p, {}))
+
+    @staticmethod
+    def _grad(p, group):
+        return -p.grad.data if group.get("maximize", False) else p.grad.data
 
     def _update(self, p, grad, group, state):
         raise NotImplementedError
