@@ -422,3 +422,77 @@ def test_backward_errors():
         fv.ops.avg_pool2d_backward(gy, (1, 2, 4, 4), 2, stride=0)
     with pytest.raises(OverflowError, match=r"max_pool2d_backward: input_shape\[2\] = 4294967296 exceeds"):
         fv.ops.max_pool2d_backward(gy, idx, (1, 2, 2**32, 4))
+
+
+# max_pool2d_2x2: window codes instead of int64 indices (the fused conv + relu + pool node's
+# form), checked against max_pool2d's values and indices and against the composite backward.
+@pytest.mark.parametrize("shape", [(2, 32, 26, 26), (2, 64, 11, 11), (1, 3, 7, 9), (2, 1, 2, 2),
+                                   (1, 2, 3, 40), (2, 5, 33, 34)])
+def test_max_pool_2x2_codes_match_indices(isa, rng, shape):
+    x = rng.standard_normal(shape).astype(np.float32)
+    x[x > 1.6] = np.nan
+    x[(x > 0.4) & (x < 0.8)] = 0.5  # ties
+    x[x < -1.8] = -np.inf
+    y, codes = fv.ops.max_pool2d_2x2(x)
+    want, idx = fv.ops.max_pool2d(x, 2, return_indices=True)
+    assert codes.dtype == np.uint8 and codes.shape == want.shape
+    np.testing.assert_array_equal(y.view(np.uint32), want.view(np.uint32))
+    W = shape[3]
+    top_left = (2 * np.arange(want.shape[2])[:, None] * W + 2 * np.arange(want.shape[3]))
+    off = idx - top_left
+    np.testing.assert_array_equal(codes, (off >= W) * 2 + off % W)
+
+
+@pytest.mark.parametrize("shape", [(2, 32, 26, 26), (3, 4, 11, 11), (1, 3, 7, 9), (1, 2, 3, 40)])
+@pytest.mark.parametrize("relu", [False, True])
+def test_max_pool_2x2_backward_equals_scatter(isa, rng, shape, relu):
+    """The same bits as max_pool2d_backward at the indices (with relu_y: of relu_backward on
+    the pooled side first), odd last rows / columns zero, -0 gradients stored as +0."""
+    x = rng.standard_normal(shape).astype(np.float32)
+    if relu:
+        x = np.maximum(x, 0)
+    y, codes = fv.ops.max_pool2d_2x2(x)
+    _, idx = fv.ops.max_pool2d(x, 2, return_indices=True)
+    g = rng.standard_normal(y.shape).astype(np.float32)
+    g.reshape(-1)[:7] = -0.0
+    got = fv.ops.max_pool2d_2x2_backward(g, codes, shape, relu_y=y if relu else None)
+    want = fv.ops.max_pool2d_backward(fv.ops.relu_backward(g, y) if relu else g, idx, shape)
+    np.testing.assert_array_equal(got.view(np.uint32), want.view(np.uint32))
+
+
+def test_max_pool_2x2_bitwise_across_isas_and_threads(threads, rng):
+    x = rng.standard_normal((3, 19, 26, 27)).astype(np.float32)
+    g = rng.standard_normal((3, 19, 13, 13)).astype(np.float32)
+    runs = []
+    before = fv.isa()
+    try:
+        for level in fv.available_isas():
+            for n in (1, 2):
+                fv.set_isa(level)
+                threads(n)
+                y, codes = fv.ops.max_pool2d_2x2(x)
+                runs.append((y, codes, fv.ops.max_pool2d_2x2_backward(g, codes, x.shape, relu_y=y)))
+    finally:
+        fv.set_isa(before)
+    for run in runs[1:]:
+        for a, b in zip(runs[0], run):
+            np.testing.assert_array_equal(a, b)
+
+
+def test_max_pool_2x2_errors():
+    g = np.zeros((1, 2, 2, 2), np.float32)
+    codes = np.zeros((1, 2, 2, 2), np.uint8)
+    bad = codes.copy()
+    bad.reshape(-1)[5] = 4
+    with pytest.raises(ValueError, match=r"max_pool2d_2x2_backward: codes\[5\] must be in \[0, 4\), got 4"):
+        fv.ops.max_pool2d_2x2_backward(g, bad, (1, 2, 4, 4))
+    with pytest.raises(TypeError, match=r"max_pool2d_2x2_backward: codes must have dtype uint8, got int64"):
+        fv.ops.max_pool2d_2x2_backward(g, codes.astype(np.int64), (1, 2, 4, 4))
+    with pytest.raises(ValueError, match=r"max_pool2d_2x2_backward: grad_y shape \(1, 2, 2, 2\) must equal the pooled shape \(1, 2, 3, 3\) of input_shape \(1, 2, 6, 7\)"):
+        fv.ops.max_pool2d_2x2_backward(g, codes, (1, 2, 6, 7))
+    with pytest.raises(ValueError, match=r"max_pool2d_2x2_backward: codes shape \(1, 2, 2, 1\) must equal grad_y shape"):
+        fv.ops.max_pool2d_2x2_backward(g, codes[..., :1], (1, 2, 4, 4))
+    with pytest.raises(ValueError, match=r"max_pool2d_2x2_backward: relu_y shape \(2, 2\) must equal grad_y shape"):
+        fv.ops.max_pool2d_2x2_backward(g, codes, (1, 2, 4, 4), relu_y=np.zeros((2, 2), np.float32))
+    with pytest.raises(ValueError, match=r"max_pool2d_2x2: output size must be >= 1, got \(0, 2\)"):
+        fv.ops.max_pool2d_2x2(np.zeros((1, 1, 1, 4), np.float32))

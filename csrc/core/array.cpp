@@ -57,6 +57,10 @@ py::array_t<float> f32_inplace(const char* op, const char* arg, const py::handle
   return py::array_t<float>(a);
 }
 
+py::array_t<uint8_t> u8_input(const char* op, const char* arg, const py::handle& obj, int ndim) {
+  return py::array_t<uint8_t>(checked(op, arg, obj, ndim, py::dtype::of<uint8_t>(), "uint8"));
+}
+
 py::array_t<int64_t> i64_input(const char* op, const char* arg, const py::handle& obj, int ndim) {
   return py::array_t<int64_t>(checked(op, arg, obj, ndim, py::dtype::of<int64_t>(), "int64"));
 }

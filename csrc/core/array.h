@@ -28,6 +28,8 @@ Shape shape_of(const py::array& a);
 py::array_t<float> f32_input(const char* op, const char* arg, const py::handle& obj, int ndim);
 // Same, and writeable: for arguments updated in place. Never converts.
 py::array_t<float> f32_inplace(const char* op, const char* arg, const py::handle& obj, int ndim);
+// uint8 C-contiguous array (2x2 max-pool codes).
+py::array_t<uint8_t> u8_input(const char* op, const char* arg, const py::handle& obj, int ndim);
 // int64 C-contiguous array (labels, max-pool indices).
 py::array_t<int64_t> i64_input(const char* op, const char* arg, const py::handle& obj, int ndim);
 

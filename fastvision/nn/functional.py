@@ -56,24 +56,45 @@ class _Conv2dReLUMaxPool2d(Function):
     full-size gradient after it: the pool picks y[idx[k]] = pooled[k], so y > 0 at every
     position a gradient lands on exactly when pooled[k] > 0. Same gradient, bit for bit (each
     position receives the same terms), one pass over a 4x smaller tensor instead of the full
-    activation, and the full-size relu output is not kept for the backward pass."""
+    activation, and the full-size relu output is not kept for the backward pass.
+    A 2x2 stride-2 pool over rows of >= 8 outputs keeps uint8 window codes instead of int64
+    indices (ops.max_pool2d_2x2), and its backward applies the mask and writes the 2x2 blocks
+    in one pass: the reference conv1's pool, forward + backward, 0.29 -> 0.21 ms. Narrower rows
+    fill too little of a vector: the reference 11x11 -> 5x5 pool measured slower that way."""
 
     @staticmethod
     def forward(ctx, x, w, b, conv_args, pool_args):
         y = ops.conv2d_relu(x, w, b, *conv_args)
-        pooled, idx = ops.max_pool2d(y, *pool_args, return_indices=True)
-        ctx.conv_args, ctx.y_shape, ctx.indices = conv_args, y.shape, idx
+        ctx.conv_args, ctx.y_shape = conv_args, y.shape
+        ctx.codes = _is_2x2(pool_args) and y.ndim == 4 and y.shape[3] // 2 >= 8
+        if ctx.codes:
+            pooled, ctx.indices = ops.max_pool2d_2x2(y)
+        else:
+            pooled, ctx.indices = ops.max_pool2d(y, *pool_args, return_indices=True)
         ctx.save_for_backward(x, w, pooled)
         return pooled
 
     @staticmethod
     def backward(ctx, g):
         x, w, pooled = ctx.saved_tensors
-        gy = ops.max_pool2d_backward(ops.relu_backward(g, pooled), ctx.indices, ctx.y_shape)
+        if ctx.codes:
+            gy = ops.max_pool2d_2x2_backward(g, ctx.indices, ctx.y_shape, relu_y=pooled)
+        else:
+            gy = ops.max_pool2d_backward(ops.relu_backward(g, pooled), ctx.indices, ctx.y_shape)
         need = ctx.needs_input_grad
         gx, gw, gb = ops.conv2d_backward(gy, x, w, *ctx.conv_args, need_input_grad=need[0],
                                          need_weight_grad=need[1], need_bias_grad=need[2])
         return gx, gw, gb, None, None
+
+
+def _is_2x2(pool_args):
+    """Whether (kernel_size, stride, padding, dilation, ceil_mode) is a plain 2x2 stride-2
+    pool."""
+    k, s, p, d, ceil_mode = pool_args
+    two = (lambda v: v == 2 or v == (2, 2) or v == [2, 2])
+    one = (lambda v: v == 1 or v == (1, 1) or v == [1, 1])
+    zero = (lambda v: v == 0 or v == (0, 0) or v == [0, 0])
+    return (two(k) and (s is None or two(s)) and zero(p) and one(d) and not ceil_mode)
 
 
 def conv2d_relu_max_pool2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1,

@@ -49,6 +49,27 @@ def max_pool2d_backward(grad_y, indices, input_shape):
                                   _shape(op, "input_shape", input_shape))
 
 
+def max_pool2d_2x2(x):
+    """max_pool2d(x, 2) (stride 2, no padding, floor mode) returning (y, codes): codes (uint8,
+    y's shape) name each window's winner, 0..3 row-major in its 2x2 window, the position
+    max_pool2d's indices give (same rule for ties and NaN). An eighth of int64 indices' size,
+    and valid by construction, so max_pool2d_2x2_backward needs no index check."""
+    return _C.max_pool2d_2x2(as_f32("max_pool2d_2x2", "x", x))
+
+
+def max_pool2d_2x2_backward(grad_y, codes, input_shape, relu_y=None):
+    """grad_x of shape input_shape for max_pool2d_2x2: each window's input at its code gets
+    grad_y, the others 0. With relu_y (the pooled values, when the pool's input is a relu's
+    output), grad_y counts only where relu_y > 0: relu_backward applied on the pooled side,
+    the same values as relu_backward(max_pool2d_backward(grad_y, ...), relu output)."""
+    op = "max_pool2d_2x2_backward"
+    if isinstance(codes, np.ndarray) and codes.dtype == np.uint8:
+        codes = np.ascontiguousarray(codes)  # other dtypes: a TypeError from the binding
+    return _C.max_pool2d_2x2_backward(as_f32(op, "grad_y", grad_y), codes,
+                                      _shape(op, "input_shape", input_shape),
+                                      None if relu_y is None else as_f32(op, "relu_y", relu_y))
+
+
 def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True):
     """Mean over each window (zero padding counted when count_include_pad)."""
     op = "avg_pool2d"

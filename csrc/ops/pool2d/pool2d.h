@@ -63,6 +63,19 @@ struct Pool2dKernels {
   // [0, H*W); kOwnBlocks when the output is k2s2-shaped (max_bwd_pins) and each index lies
   // in its own output's 2x2 block (so no two coincide); else kInRange.
   int (*check_indices)(const int64_t* idx, int64_t planes, const Pool2dGeom& g);
+  // 2x2 stride-2 max pooling in floor mode (OH = H / 2, OW = W / 2, H, W >= 2) with each
+  // window's winner as a code, 0..3 row-major in the window: the position max_forward's
+  // indices give, by the same rule, in a byte instead of an int64 and valid by construction
+  // (the compact form the fused conv + relu + pool node keeps for its backward pass).
+  void (*max_forward_2x2)(const float* x, float* y, uint8_t* code, int64_t planes,
+                          const Pool2dGeom& g);
+  // Its backward: grad_x planes (H x W, written entirely): each window's input at its code
+  // gets grad_y + 0 (as max_backward), the other three 0, rows / columns past 2*OH / 2*OW 0.
+  // relu_y may be null; else the pooled values of a relu's output, and grad_y counts only
+  // where relu_y > 0 (the relu's gradient mask, applied on the pooled side). Codes must be < 4
+  // (the driver checks).
+  void (*max_backward_2x2)(const float* gy, const uint8_t* code, const float* relu_y, float* gx,
+                           int64_t planes, const Pool2dGeom& g);
 };
 
 FV_DECLARE_KERNELS(Pool2dKernels, pool2d_kernels);
@@ -153,6 +166,48 @@ inline void avg_cell(const float* x, float* y, const Pool2dGeom& g, int64_t oh, 
     out = sum / div;
   }
   y[oh * g.OW + ow] = out;
+}
+
+// 2x2 stride-2 max with a code (max_forward_2x2): the rule of max_cell over the window
+// (its first element can only lose to a larger or NaN one, so starting from it equals
+// starting from -inf).
+inline void max2x2_cell(const float* x, float* y, uint8_t* code, const Pool2dGeom& g, int64_t oh,
+                        int64_t ow) {
+  const float* p = x + 2 * oh * g.W + 2 * ow;
+  const float v[4] = {p[0], p[1], p[g.W], p[g.W + 1]};
+  float best = v[0];
+  uint8_t c = 0;
+  for (uint8_t k = 1; k < 4; ++k) {
+    if (v[k] > best || v[k] != v[k]) {
+      best = v[k];
+      c = k;
+    }
+  }
+  y[oh * g.OW + ow] = best;
+  code[oh * g.OW + ow] = c;
+}
+
+// max_backward_2x2 for one output (oh, ow): writes its 2x2 window of gx.
+inline void max2x2_backward_cell(const float* gy, const uint8_t* code, const float* relu_y,
+                                 float* gx, const Pool2dGeom& g, int64_t oh, int64_t ow) {
+  const int64_t j = oh * g.OW + ow;
+  const float v = (relu_y == nullptr || relu_y[j] > 0.0f ? gy[j] : 0.0f) + 0.0f;
+  float* p = gx + 2 * oh * g.W + 2 * ow;
+  p[0] = code[j] == 0 ? v : 0.0f;
+  p[1] = code[j] == 1 ? v : 0.0f;
+  p[g.W] = code[j] == 2 ? v : 0.0f;
+  p[g.W + 1] = code[j] == 3 ? v : 0.0f;
+}
+
+// The parts of a gx plane no window covers (floor mode: an odd H's last row, an odd W's last
+// column) get 0.
+inline void max2x2_backward_edges(float* gx, const Pool2dGeom& g) {
+  if (g.W > 2 * g.OW) {
+    for (int64_t r = 0; r < 2 * g.OH; ++r) gx[r * g.W + g.W - 1] = 0.0f;
+  }
+  if (g.H > 2 * g.OH) {
+    std::memset(gx + 2 * g.OH * g.W, 0, static_cast<size_t>((g.H - 2 * g.OH) * g.W) * sizeof(float));
+  }
 }
 
 // Max backward works on groups of planes of about kBwdGroupBytes of grad_x: a group is zeroed

@@ -313,9 +313,74 @@ int check_indices(const int64_t* idx, int64_t planes, const Pool2dGeom& g) {
   return res;
 }
 
+// max_forward_2x2: 8 outputs of a row per vector, max_row_k2s2's scheme with the window
+// offset kept as a code (0..3) and stored as bytes.
+void max_forward_2x2(const float* x, float* y, uint8_t* code, int64_t planes, const Pool2dGeom& g) {
+  const int64_t in_n = g.H * g.W, out_n = g.OH * g.OW;
+  const __m256i c1 = _mm256_set1_epi32(1), c2 = _mm256_set1_epi32(2), c3 = _mm256_set1_epi32(3);
+  // 32-bit lanes -> their low bytes in the first 8 bytes
+  const __m256i pack = _mm256_setr_epi8(0, 4, 8, 12, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+                                        0, 4, 8, 12, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1);
+  for (int64_t c = 0; c < planes; ++c) {
+    for (int64_t oh = 0; oh < g.OH; ++oh) {
+      const float* row = x + c * in_n + 2 * oh * g.W;
+      for (int64_t ow = 0; ow < g.OW; ow += 8) {
+        const int64_t n = min64(8, g.OW - ow), j = c * out_n + oh * g.OW + ow;
+        __m256 e0, o0, e1, o1;
+        load_even_odd(row + 2 * ow, n, &e0, &o0);
+        load_even_odd(row + g.W + 2 * ow, n, &e1, &o1);
+        __m256 best = e0;
+        __m256i at = _mm256_setzero_si256();
+        take_max(o0, c1, &best, &at);
+        take_max(e1, c2, &best, &at);
+        take_max(o1, c3, &best, &at);
+        store_n(y + j, best, n);
+        const __m256i b = _mm256_shuffle_epi8(at, pack);
+        const uint64_t bytes = static_cast<uint32_t>(_mm256_extract_epi32(b, 0)) |
+                               static_cast<uint64_t>(static_cast<uint32_t>(_mm256_extract_epi32(b, 4))) << 32;
+        std::memcpy(code + j, &bytes, static_cast<size_t>(n));
+      }
+    }
+  }
+}
+
+// max_backward_2x2: 8 outputs of a row per vector; each code picks which of the four (even /
+// odd column, upper / lower row) vectors its gradient goes to, and the two rows are
+// interleaved back.
+void max_backward_2x2(const float* gy, const uint8_t* code, const float* relu_y, float* gx,
+                      int64_t planes, const Pool2dGeom& g) {
+  const int64_t in_n = g.H * g.W, out_n = g.OH * g.OW;
+  const __m256 zero = _mm256_setzero_ps();
+  for (int64_t c = 0; c < planes; ++c) {
+    float* plane = gx + c * in_n;
+    for (int64_t oh = 0; oh < g.OH; ++oh) {
+      float* row = plane + 2 * oh * g.W;
+      for (int64_t ow = 0; ow < g.OW; ow += 8) {
+        const int64_t n = min64(8, g.OW - ow), j = c * out_n + oh * g.OW + ow;
+        const __m256i m = tail_mask(n);
+        __m256 v = _mm256_maskload_ps(gy + j, m);
+        if (relu_y != nullptr) {
+          v = _mm256_and_ps(v, _mm256_cmp_ps(_mm256_maskload_ps(relu_y + j, m), zero, _CMP_GT_OQ));
+        }
+        v = _mm256_add_ps(v, zero);  // -0 -> +0, as the scatter's 0 + g
+        uint64_t bytes = 0;
+        std::memcpy(&bytes, code + j, static_cast<size_t>(n));
+        const __m256i k = _mm256_cvtepu8_epi32(_mm_cvtsi64_si128(static_cast<int64_t>(bytes)));
+        const auto pick = [&](int w) {
+          return _mm256_and_ps(v, _mm256_castsi256_ps(_mm256_cmpeq_epi32(k, _mm256_set1_epi32(w))));
+        };
+        store_interleaved(row + 2 * ow, n, pick(0), pick(1));
+        store_interleaved(row + g.W + 2 * ow, n, pick(2), pick(3));
+      }
+    }
+    max2x2_backward_edges(plane, g);
+  }
+}
+
 }  // namespace
 
 extern const Pool2dKernels pool2d_kernels_avx2 = {&max_forward, &max_backward, &avg_forward,
-                                                  &avg_backward, &check_indices};
+                                                  &avg_backward, &check_indices,
+                                                  &max_forward_2x2, &max_backward_2x2};
 
 }  // namespace fv

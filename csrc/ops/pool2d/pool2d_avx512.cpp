@@ -423,9 +423,67 @@ int check_indices(const int64_t* idx, int64_t planes, const Pool2dGeom& g) {
   return blocks && _mm512_cmp_epu64_mask(far, _mm512_set1_epi64(1), _MM_CMPINT_NLE) == 0 ? kOwnBlocks : kInRange;
 }
 
+// max_forward_2x2: 16 outputs of a row per vector, max_row_k2s2's scheme with the window
+// offset kept as a code (0..3) and stored as bytes.
+void max_forward_2x2(const float* x, float* y, uint8_t* code, int64_t planes, const Pool2dGeom& g) {
+  const int64_t in_n = g.H * g.W, out_n = g.OH * g.OW;
+  const __m512i c1 = _mm512_set1_epi32(1), c2 = _mm512_set1_epi32(2), c3 = _mm512_set1_epi32(3);
+  for (int64_t c = 0; c < planes; ++c) {
+    for (int64_t oh = 0; oh < g.OH; ++oh) {
+      const float* row = x + c * in_n + 2 * oh * g.W;
+      for (int64_t ow = 0; ow < g.OW; ow += 16) {
+        const int64_t n = min64(16, g.OW - ow), j = c * out_n + oh * g.OW + ow;
+        __m512 e0, o0, e1, o1;
+        load_even_odd(row + 2 * ow, n, &e0, &o0);
+        load_even_odd(row + g.W + 2 * ow, n, &e1, &o1);
+        __m512 best = e0;
+        __m512i at = _mm512_setzero_si512();
+        take_max(o0, c1, &best, &at);
+        take_max(e1, c2, &best, &at);
+        take_max(o1, c3, &best, &at);
+        const __mmask16 m = tail16(n);
+        _mm512_mask_storeu_ps(y + j, m, best);
+        _mm512_mask_cvtepi32_storeu_epi8(code + j, m, at);
+      }
+    }
+  }
+}
+
+// max_backward_2x2: 16 outputs of a row per vector; each code picks which of the four
+// (even / odd column, upper / lower row) vectors its gradient goes to, and the two rows are
+// interleaved back and stored whole.
+void max_backward_2x2(const float* gy, const uint8_t* code, const float* relu_y, float* gx,
+                      int64_t planes, const Pool2dGeom& g) {
+  const int64_t in_n = g.H * g.W, out_n = g.OH * g.OW;
+  const __m512 zero = _mm512_setzero_ps();
+  for (int64_t c = 0; c < planes; ++c) {
+    float* plane = gx + c * in_n;
+    for (int64_t oh = 0; oh < g.OH; ++oh) {
+      float* row = plane + 2 * oh * g.W;
+      for (int64_t ow = 0; ow < g.OW; ow += 16) {
+        const int64_t n = min64(16, g.OW - ow), j = c * out_n + oh * g.OW + ow;
+        const __mmask16 m = tail16(n);
+        __m512 v = _mm512_maskz_loadu_ps(m, gy + j);
+        if (relu_y != nullptr) {
+          v = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(_mm512_maskz_loadu_ps(m, relu_y + j), zero, _CMP_GT_OQ), v);
+        }
+        v = _mm512_add_ps(v, zero);  // -0 -> +0, as the scatter's 0 + g
+        const __m512i k = _mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(m, code + j));
+        const auto pick = [&](int w) {
+          return _mm512_maskz_mov_ps(_mm512_cmpeq_epi32_mask(k, _mm512_set1_epi32(w)), v);
+        };
+        store_interleaved(row + 2 * ow, n, pick(0), pick(1));
+        store_interleaved(row + g.W + 2 * ow, n, pick(2), pick(3));
+      }
+    }
+    max2x2_backward_edges(plane, g);
+  }
+}
+
 }  // namespace
 
 extern const Pool2dKernels pool2d_kernels_avx512 = {&max_forward, &max_backward, &avg_forward,
-                                                    &avg_backward, &check_indices};
+                                                    &avg_backward, &check_indices,
+                                                    &max_forward_2x2, &max_backward_2x2};
 
 }  // namespace fv

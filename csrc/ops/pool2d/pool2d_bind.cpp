@@ -178,6 +178,78 @@ py::array_t<float> max_pool2d_backward(const py::handle& gy_obj, const py::handl
   return gx;
 }
 
+// 2x2 stride-2 max pooling (floor mode) with uint8 window codes (pool2d.h, max_forward_2x2).
+py::tuple max_pool2d_2x2(const py::handle& x_obj) {
+  const char* op = "max_pool2d_2x2";
+  auto x = f32_input(op, "x", x_obj, -1);
+  int64_t planes, H, W;
+  split_shape(op, "x", shape_of(x), &planes, &H, &W);
+  const Pool2dGeom g = geometry(op, H, W, Params{2, 2, 2, 2, 0, 0, 1, 1, false});
+  const Shape os = out_shape(shape_of(x), g);
+  auto y = f32_empty(op, os);
+  py::array_t<uint8_t> code(std::vector<py::ssize_t>(os.begin(), os.end()));
+  const float* xp = x.data();
+  float* yp = y.mutable_data();
+  uint8_t* cp = code.mutable_data();
+  const Pool2dKernels& kern = kernels_for(g);
+  {
+    py::gil_scoped_release nogil;
+    const int64_t in_n = H * W, out_n = g.OH * g.OW;
+    parallel_for(planes, grain(g), [&](int64_t b, int64_t e) {
+      kern.max_forward_2x2(xp + b * in_n, yp + b * out_n, cp + b * out_n, e - b, g);
+    });
+  }
+  return py::make_tuple(y, code);
+}
+
+py::array_t<float> max_pool2d_2x2_backward(const py::handle& gy_obj, const py::handle& code_obj,
+                                           const Shape& input_shape, const py::handle& relu_obj) {
+  const char* op = "max_pool2d_2x2_backward";
+  auto gy = f32_input(op, "grad_y", gy_obj, -1);
+  auto code = u8_input(op, "codes", code_obj, -1);
+  int64_t planes, H, W;
+  split_shape(op, "input_shape", input_shape, &planes, &H, &W);
+  const Pool2dGeom g = geometry(op, H, W, Params{2, 2, 2, 2, 0, 0, 1, 1, false});
+  const Shape want = out_shape(input_shape, g), gs = shape_of(gy);
+  if (gs != want) {
+    throw_value_error(op, ": grad_y shape ", shape_str(gs), " must equal the pooled shape ",
+                      shape_str(want), " of input_shape ", shape_str(input_shape));
+  }
+  if (shape_of(code) != gs) {
+    throw_value_error(op, ": codes shape ", shape_str(shape_of(code)),
+                      " must equal grad_y shape ", shape_str(gs));
+  }
+  py::array_t<float> relu_y;
+  if (!relu_obj.is_none()) {
+    relu_y = f32_input(op, "relu_y", relu_obj, -1);
+    if (shape_of(relu_y) != gs) {
+      throw_value_error(op, ": relu_y shape ", shape_str(shape_of(relu_y)),
+                        " must equal grad_y shape ", shape_str(gs));
+    }
+  }
+  const uint8_t* cp = code.data();
+  const int64_t n_codes = static_cast<int64_t>(code.size());
+  unsigned any = 0;  // an OR over the codes (vectorises; no early exit), before anything is written
+  for (int64_t i = 0; i < n_codes; ++i) any |= cp[i];
+  if (any > 3) {
+    int64_t bad = 0;
+    while (cp[bad] <= 3) ++bad;
+    throw_value_error(op, ": codes[", bad, "] must be in [0, 4), got ", int{cp[bad]});
+  }
+  auto gx = f32_empty(op, input_shape);
+  const float* gyp = gy.data();
+  const float* rp = relu_obj.is_none() ? nullptr : relu_y.data();
+  float* gxp = gx.mutable_data();
+  const Pool2dKernels& kern = kernels_for(g);
+  py::gil_scoped_release nogil;
+  const int64_t in_n = H * W, out_n = g.OH * g.OW;
+  parallel_for(planes, grain(g), [&](int64_t b, int64_t e) {
+    kern.max_backward_2x2(gyp + b * out_n, cp + b * out_n, rp == nullptr ? nullptr : rp + b * out_n,
+                          gxp + b * in_n, e - b, g);
+  });
+  return gx;
+}
+
 py::array_t<float> avg_pool2d(const py::handle& x_obj, const Pair& k, const Pair& s, const Pair& p,
                               bool ceil_mode, bool count_include_pad) {
   const char* op = "avg_pool2d";
@@ -229,6 +301,9 @@ void bind_pool2d(py::module_& m) {
         py::arg("padding"), py::arg("dilation"), py::arg("ceil_mode"), py::arg("return_indices"));
   m.def("max_pool2d_backward", &max_pool2d_backward, py::arg("grad_y"), py::arg("indices"),
         py::arg("input_shape"));
+  m.def("max_pool2d_2x2", &max_pool2d_2x2, py::arg("x"));
+  m.def("max_pool2d_2x2_backward", &max_pool2d_2x2_backward, py::arg("grad_y"), py::arg("codes"),
+        py::arg("input_shape"), py::arg("relu_y") = py::none());
   m.def("avg_pool2d", &avg_pool2d, py::arg("x"), py::arg("kernel_size"), py::arg("stride"),
         py::arg("padding"), py::arg("ceil_mode"), py::arg("count_include_pad"));
   m.def("avg_pool2d_backward", &avg_pool2d_backward, py::arg("grad_y"), py::arg("input_shape"),

@@ -55,9 +55,30 @@ int check_indices(const int64_t* idx, int64_t planes, const Pool2dGeom& g) {
   return blocks ? res : kInRange;
 }
 
+void max_forward_2x2(const float* x, float* y, uint8_t* code, int64_t planes, const Pool2dGeom& g) {
+  const int64_t in_n = g.H * g.W, out_n = g.OH * g.OW;
+  for (int64_t c = 0; c < planes; ++c)
+    for (int64_t oh = 0; oh < g.OH; ++oh)
+      for (int64_t ow = 0; ow < g.OW; ++ow)
+        max2x2_cell(x + c * in_n, y + c * out_n, code + c * out_n, g, oh, ow);
+}
+
+void max_backward_2x2(const float* gy, const uint8_t* code, const float* relu_y, float* gx,
+                      int64_t planes, const Pool2dGeom& g) {
+  const int64_t in_n = g.H * g.W, out_n = g.OH * g.OW;
+  for (int64_t c = 0; c < planes; ++c) {
+    for (int64_t oh = 0; oh < g.OH; ++oh)
+      for (int64_t ow = 0; ow < g.OW; ++ow)
+        max2x2_backward_cell(gy + c * out_n, code + c * out_n,
+                             relu_y == nullptr ? nullptr : relu_y + c * out_n, gx + c * in_n, g, oh, ow);
+    max2x2_backward_edges(gx + c * in_n, g);
+  }
+}
+
 }  // namespace
 
 extern const Pool2dKernels pool2d_kernels_scalar = {&max_forward, &max_backward, &avg_forward,
-                                                    &avg_backward, &check_indices};
+                                                    &avg_backward, &check_indices,
+                                                    &max_forward_2x2, &max_backward_2x2};
 
 }  // namespace fv
