@@ -82,19 +82,39 @@ class Function:
 
     @classmethod
     def apply(cls, *args, **kwargs):
-        from fastvision.tensor import Tensor  # tensor.py imports this module
-        parents = tuple(a if isinstance(a, Tensor) else None for a in args)
+        Tensor = _tensor_class()
+        parents, values, needs = [], [], []
+        for a in args:  # one pass: this runs for every op of every step
+            if isinstance(a, Tensor):
+                parents.append(a)
+                values.append(a.data)
+                needs.append(a.requires_grad)
+            else:
+                parents.append(None)
+                values.append(a)
+                needs.append(False)
         ctx = Context()
-        ctx.needs_input_grad = tuple(p is not None and p.requires_grad for p in parents)
-        out = cls.forward(ctx, *[a.data if isinstance(a, Tensor) else a for a in args], **kwargs)
+        ctx.needs_input_grad = tuple(needs)
+        out = cls.forward(ctx, *values, **kwargs)
         extras = ()
         if isinstance(out, tuple):
             out, extras = out[0], out[1:]
-        track = _grad_enabled and any(ctx.needs_input_grad)
+        track = _grad_enabled and any(needs)
         result = Tensor(out, requires_grad=track)
         if track:
-            result._node = Node(cls, ctx, parents)
+            result._node = Node(cls, ctx, tuple(parents))
         return (result,) + tuple(extras) if extras else result
+
+
+_Tensor = None
+
+
+def _tensor_class():
+    global _Tensor
+    if _Tensor is None:
+        from fastvision.tensor import Tensor  # tensor.py imports this module
+        _Tensor = Tensor
+    return _Tensor
 
 
 def _topological_order(root):

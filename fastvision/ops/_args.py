@@ -55,6 +55,9 @@ def as_int(op: str, name: str, v) -> int:
 
 def pair(op: str, name: str, v) -> tuple:
     """An int, or a sequence of two ints, as (int, int), like torch's _pair."""
+    if type(v) is tuple and len(v) == 2 and type(v[0]) is int and type(v[1]) is int \
+            and -2**31 < v[0] < 2**31 and -2**31 < v[1] < 2**31:
+        return v  # the layers' own (int, int) tuples: the common case, checked cheaply
     if isinstance(v, (tuple, list)):
         if len(v) != 2:
             raise ValueError(f"{op}: {name} must be an int or a pair of ints, got {v!r}")
