@@ -189,8 +189,10 @@ void direct_c1(const float* xp, int64_t Hp, int64_t Wp, const float* w, const fl
   if (o < O) block<1>(xp, Wp, w, bias, o, kh, kw, OH, OW, relu, y, y_stride);
 }
 
-// Two output channels x 9 taps = 18 accumulators of 16 pixels; per 16 pixels of a row, 2 gy
-// loads and 9 input loads feed 18 FMAs. Lanes are summed by _mm512_reduce_add_ps at the end.
+// OB output channels x 9 taps = 9*OB accumulators of 16 pixels; per 16 pixels of a row, OB gy
+// loads and 9 input loads feed 9*OB FMAs. Lanes are summed by _mm512_reduce_add_ps at the end.
+// OB = 3 (27 accumulators, 31 of the 32 registers) against 2: the reference conv1's weight
+// gradient 0.212 -> 0.197 ms (fewer input loads per FMA); every sum's order is the same.
 template <int OB>
 void wgrad_block(const float* xp, int64_t Wp, const float* gy, int64_t OH, int64_t OW,
                  float* gw) {
@@ -227,6 +229,7 @@ void wgrad_c1_3x3(const float* xp, int64_t Wp, const float* gy, int64_t O, int64
                   int64_t OW, float* gw) {
   const int64_t P = OH * OW;
   int64_t o = 0;
+  for (; o + 3 <= O; o += 3) wgrad_block<3>(xp, Wp, gy + o * P, OH, OW, gw + o * 9);
   for (; o + 2 <= O; o += 2) wgrad_block<2>(xp, Wp, gy + o * P, OH, OW, gw + o * 9);
   if (o < O) wgrad_block<1>(xp, Wp, gy + o * P, OH, OW, gw + o * 9);
 }
