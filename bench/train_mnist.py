@@ -8,12 +8,16 @@ Same model (Conv2d 32/64/64 3x3, MaxPool 2, Linear 576-64-10, ReLU), same initia
 (fastvision's Keras init, copied into torch), Adam lr 1e-3 (torch's eps convention, 1e-8, in
 both, so the two runs follow the same trajectory up to rounding), batch 64, the same shuffled
 order per epoch (fastvision's fit(seed=) permutations), 3 warm-up steps on a throwaway model
-before timing, `--threads` threads for every library (torch.set_num_threads). Reports the
-time of each epoch for each framework and the ratio to fastvision, the test accuracy of
-each (on the 10k test set), and for fastvision the share of the training step spent outside
-the kernels: every `fastvision._C` function and every `fastvision.ops` function is wrapped
-by a timer (about 1 us per call, counted as "outside"), and the sum is compared with the
-wall time of fit. Writes bench/results/train_mnist.md (and prints it).
+before timing, `--threads` threads for every library (torch.set_num_threads). The epochs are
+interleaved: round e runs epoch e of every framework back to back, so a burst of load from
+other tenants of this shared machine (they come and go over minutes) slows all frameworks
+of a round rather than one framework's whole run. Reports the time of each epoch for each
+framework, the ratio of mean epoch times to fastvision's and the median of the per-round
+ratios (the robust one), the test accuracy of each (on the 10k test set), and for
+fastvision the share of the training step spent outside the kernels: every `fastvision._C`
+function and every `fastvision.ops` function is wrapped by a timer (about 1 us per call,
+counted as "outside"), and the sum is compared with the wall time of the epochs. Writes
+bench/results/train_mnist.md (and prints it).
 """
 
 import argparse
@@ -51,7 +55,8 @@ class Timers:
             if not callable(fn):
                 continue
             key = f"{tag}.{name}"
-            self.total[key], self.calls[key] = 0.0, 0
+            self.total.setdefault(key, 0.0)  # wrapped again each epoch: totals carry on
+            self.calls.setdefault(key, 0)
 
             def timed(*a, _fn=fn, _key=key, **kw):
                 t = time.perf_counter()
@@ -74,7 +79,10 @@ class Timers:
 
 
 class EpochTimes(Callback):
-    def on_train_begin(self, logs=None):
+    """Epoch wall times, kept across fit calls (one call per epoch here)."""
+
+    def __init__(self):
+        super().__init__()
         self.times = []
 
     def on_epoch_begin(self, epoch, logs=None):
@@ -89,6 +97,9 @@ def orders(n, epochs, seed):
     return [rng.permutation(n) for _ in range(epochs)]
 
 
+# Each runner is a generator: it sets up (warm-up included) and yields, then trains one epoch
+# per resumption (timed inside) and yields, and after the last epoch returns its result dict
+# (StopIteration.value): main() interleaves the frameworks' epochs.
 def run_fastvision(args, x, y, xs, ys, init_state):
     fv.set_num_threads(args.threads)
     warm = mnist_cnn()  # a few steps on a throwaway model: thread pool, caches, allocator
@@ -102,23 +113,28 @@ def run_fastvision(args, x, y, xs, ys, init_state):
     timers = Timers()
     kernel_names = [n for n in dir(_C) if not n.startswith("_") and n not in (
         "isa", "detected_isa", "set_isa", "get_num_threads", "set_num_threads")]
-    timers.wrap(_C, kernel_names, "_C")
-    timers.wrap(ops, ops.__all__, "ops")
     et = EpochTimes()
-    t0 = time.perf_counter()
-    try:
-        h = model.fit(x, y, batch_size=args.batch_size, epochs=args.epochs, verbose=args.verbose,
-                      seed=args.seed, callbacks=[et])
-        fit_s = time.perf_counter() - t0
-        in_c, in_ops = timers.sum("_C"), timers.sum("ops")
-        per_op = sorted(((k, v, timers.calls[k]) for k, v in timers.total.items()
-                         if k.startswith("_C.") and timers.calls[k]), key=lambda r: -r[1])
-    finally:
-        timers.restore()
+    # One generator across the epochs' fit calls: fit(seed=) draws each epoch's permutation
+    # from it (default_rng(generator) is that generator), so the orders are those of one
+    # fit(epochs=E, seed=seed) call, and of orders() (the other frameworks' loops).
+    rng = np.random.default_rng(args.seed)
+    yield
+    for epoch in range(args.epochs):
+        timers.wrap(_C, kernel_names, "_C")  # only around fastvision's own epochs
+        timers.wrap(ops, ops.__all__, "ops")
+        try:
+            h = model.fit(x, y, batch_size=args.batch_size, epochs=epoch + 1,
+                          initial_epoch=epoch, verbose=args.verbose, seed=rng, callbacks=[et])
+        finally:
+            timers.restore()
+        yield
+    fit_s = float(np.sum(et.times))
+    per_op = sorted(((k, v, timers.calls[k]) for k, v in timers.total.items()
+                     if k.startswith("_C.") and timers.calls[k]), key=lambda r: -r[1])
     loss, acc = model.evaluate(xs, ys, batch_size=256, verbose=0)
     return dict(name="fastvision", epochs=et.times, train_loss=h.history["loss"][-1],
-                train_acc=h.history["accuracy"][-1], test_acc=acc, fit_s=fit_s, in_c=in_c,
-                in_ops=in_ops, per_op=per_op)
+                train_acc=h.history["accuracy"][-1], test_acc=acc, fit_s=fit_s,
+                in_c=timers.sum("_C"), in_ops=timers.sum("ops"), per_op=per_op)
 
 
 def run_torch(args, x, y, xs, ys, init_state):
@@ -143,6 +159,7 @@ def run_torch(args, x, y, xs, ys, init_state):
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     xt, yt = torch.from_numpy(x), torch.from_numpy(y)
     times, bs = [], args.batch_size
+    yield
     for order in orders(len(x), args.epochs, args.seed):
         model.train()
         t = time.perf_counter()
@@ -159,6 +176,7 @@ def run_torch(args, x, y, xs, ys, init_state):
             tot += loss.item() * len(idx)
             correct += int((out.argmax(1) == yb).sum())
         times.append(time.perf_counter() - t)
+        yield
     model.eval()
     with torch.no_grad():
         pred = torch.cat([model(torch.from_numpy(xs[s:s + 256])).argmax(1)
@@ -191,8 +209,11 @@ def run_keras(args, x, y, xs, ys):
         def on_epoch_end(self, epoch, logs=None):
             times.append(time.perf_counter() - self.t)
     times = []
-    h = model.fit(xh, y, batch_size=args.batch_size, epochs=args.epochs, verbose=0,
-                  callbacks=[T()])
+    yield
+    for epoch in range(args.epochs):  # Keras's fit continues from initial_epoch
+        h = model.fit(xh, y, batch_size=args.batch_size, epochs=epoch + 1, initial_epoch=epoch,
+                      verbose=0, callbacks=[T()])
+        yield
     _, acc = model.evaluate(xsh, ys, batch_size=256, verbose=0)
     return dict(name=f"TensorFlow {tf.__version__}", epochs=times,
                 train_loss=h.history["loss"][-1], train_acc=h.history["accuracy"][-1],
@@ -214,20 +235,25 @@ def report(args, n_train, n_test, results, missing):
         f"(the machine is shared: a load above 0 means other processes competed for the "
         f"cores and the times are noisy; rerun on a quiet machine)", "",
         "| framework | " + " | ".join(f"epoch {i + 1} (s)" for i in range(args.epochs))
-        + " | mean epoch (s) | time / fastvision | final train loss | train acc | test acc |",
-        "|---" * (args.epochs + 6) + "|"]
+        + " | mean epoch (s) | time / fastvision (means) | time / fastvision (median of "
+        "rounds) | fastvision's time as a fraction (median) | final train loss | train acc "
+        "| test acc |",
+        "|---" * (args.epochs + 8) + "|"]
     for r in results:
         mean = float(np.mean(r["epochs"]))
+        rounds = float(np.median(np.asarray(r["epochs"]) / np.asarray(fvr["epochs"])))
         lines.append(f"| {r['name']} | " + " | ".join(f"{t:.2f}" for t in r["epochs"])
-                     + f" | {mean:.2f} | {mean / ref:.2f} | {r['train_loss']:.4f} | "
-                     f"{r['train_acc']:.4f} | {r['test_acc']:.4f} |")
+                     + f" | {mean:.2f} | {mean / ref:.2f} | {rounds:.2f} | {1 / rounds:.2f}x | "
+                     f"{r['train_loss']:.4f} | {r['train_acc']:.4f} | {r['test_acc']:.4f} |")
     for name, why in missing:
-        lines.append(f"| {name} | " + " | ".join("-" for _ in range(args.epochs + 5))
+        lines.append(f"| {name} | " + " | ".join("-" for _ in range(args.epochs + 7))
                      + f" |  ({why})")
+    lines += ["", "Epochs are interleaved (round e: epoch e of each framework, back to back); "
+              "the per-round ratio compares epochs run within a minute of each other."]
     fit = fvr["fit_s"]
     steps = args.epochs * -(-n_train // args.batch_size)
     lines += ["", "## fastvision: where the training step time goes", "",
-              f"- fit wall time: {fit:.2f} s ({steps} steps, {1e3 * fit / steps:.2f} ms/step, "
+              f"- epochs' wall time: {fit:.2f} s ({steps} steps, {1e3 * fit / steps:.2f} ms/step, "
               f"of which {1e3 * (fit - fvr['in_c']) / steps:.2f} ms outside kernels)",
               f"- inside kernels (`fastvision._C` calls): {fvr['in_c']:.2f} s "
               f"({100 * fvr['in_c'] / fit:.1f}%)",
@@ -260,18 +286,30 @@ def main(argv=None):
     (x, y), (xs, ys) = load_mnist(args.data, False, args.limit, args.test_limit)
     fv.manual_seed(args.seed)
     init_state = mnist_cnn().state_dict()
-    results, missing = [run_fastvision(args, x, y, xs, ys, init_state)], []
+    runners, missing = [run_fastvision(args, x, y, xs, ys, init_state)], []
+    candidates = [("PyTorch", lambda: run_torch(args, x, y, xs, ys, init_state))]
     if args.no_torch:
         missing.append(("PyTorch", "skipped: --no-torch"))
-    else:
+        candidates = []
+    candidates.append(("TensorFlow/Keras", lambda: run_keras(args, x, y, xs, ys)))
+    next(runners[0])  # set up (and warm up) each framework before any timing
+    for name, make in candidates:
+        gen = make()
         try:
-            results.append(run_torch(args, x, y, xs, ys, init_state))
+            next(gen)
         except ImportError:
-            missing.append(("PyTorch", "not installed"))
-    try:
-        results.append(run_keras(args, x, y, xs, ys))
-    except ImportError:
-        missing.append(("TensorFlow/Keras", "not installed"))
+            missing.append((name, "not installed"))
+            continue
+        runners.append(gen)
+    for _ in range(args.epochs):  # round e: epoch e of each framework
+        for gen in runners:
+            next(gen)
+    results = []
+    for gen in runners:
+        try:
+            next(gen)
+        except StopIteration as done:
+            results.append(done.value)
     text = report(args, len(x), len(xs), results, missing)
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     with open(args.out, "w") as f:

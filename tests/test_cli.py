@@ -139,7 +139,7 @@ def test_bench_train_mnist_quick_run(data_dir, tmp_path):
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     out = tmp_path / "train_mnist.md"
-    argv = ["--epochs", "1", "--limit", "256", "--test-limit", "128", "--data", data_dir,
+    argv = ["--epochs", "2", "--limit", "256", "--test-limit", "128", "--data", data_dir,
             "--out", str(out)]
     try:
         import torch  # noqa: F401
@@ -150,6 +150,9 @@ def test_bench_train_mnist_quick_run(data_dir, tmp_path):
     assert "| fastvision | " in text and "outside kernels" in text
     assert "TensorFlow/Keras" in text
     assert "conv2d_backward" in text
+    assert "time / fastvision (median of rounds)" in text and "Epochs are interleaved" in text
+    row = next(line for line in text.splitlines() if line.startswith("| fastvision | "))
+    assert len(row.split("|")) == 2 + 2 + 8  # two epochs, then the 8 summary columns
     # the ops wrappers are removed again after the run
     assert not hasattr(fv.ops.conv2d, "__wrapped__")
     assert not hasattr(fv._C.conv2d, "__wrapped__")
