@@ -67,10 +67,10 @@ class _Conv2dReLUMaxPool2d(Function):
         y = ops.conv2d_relu(x, w, b, *conv_args)
         ctx.conv_args, ctx.y_shape = conv_args, y.shape
         ctx.codes = _is_2x2(pool_args) and y.ndim == 4 and y.shape[3] // 2 >= 8
-        if ctx.codes:
-            pooled, ctx.indices = ops.max_pool2d_2x2(y)
+        if ctx.codes:  # ctx.argmax: uint8 window codes, or int64 indices
+            pooled, ctx.argmax = ops.max_pool2d_2x2(y)
         else:
-            pooled, ctx.indices = ops.max_pool2d(y, *pool_args, return_indices=True)
+            pooled, ctx.argmax = ops.max_pool2d(y, *pool_args, return_indices=True)
         ctx.save_for_backward(x, w, pooled)
         return pooled
 
@@ -78,9 +78,9 @@ class _Conv2dReLUMaxPool2d(Function):
     def backward(ctx, g):
         x, w, pooled = ctx.saved_tensors
         if ctx.codes:
-            gy = ops.max_pool2d_2x2_backward(g, ctx.indices, ctx.y_shape, relu_y=pooled)
+            gy = ops.max_pool2d_2x2_backward(g, ctx.argmax, ctx.y_shape, relu_y=pooled)
         else:
-            gy = ops.max_pool2d_backward(ops.relu_backward(g, pooled), ctx.indices, ctx.y_shape)
+            gy = ops.max_pool2d_backward(ops.relu_backward(g, pooled), ctx.argmax, ctx.y_shape)
         need = ctx.needs_input_grad
         gx, gw, gb = ops.conv2d_backward(gy, x, w, *ctx.conv_args, need_input_grad=need[0],
                                          need_weight_grad=need[1], need_bias_grad=need[2])
@@ -89,12 +89,13 @@ class _Conv2dReLUMaxPool2d(Function):
 
 def _is_2x2(pool_args):
     """Whether (kernel_size, stride, padding, dilation, ceil_mode) is a plain 2x2 stride-2
-    pool."""
+    pool (stride None: the kernel size)."""
     k, s, p, d, ceil_mode = pool_args
-    two = (lambda v: v == 2 or v == (2, 2) or v == [2, 2])
-    one = (lambda v: v == 1 or v == (1, 1) or v == [1, 1])
-    zero = (lambda v: v == 0 or v == (0, 0) or v == [0, 0])
-    return (two(k) and (s is None or two(s)) and zero(p) and one(d) and not ceil_mode)
+
+    def as_pair(v):
+        return tuple(v) if isinstance(v, (tuple, list)) else (v, v)
+    return (as_pair(k) == (2, 2) and (s is None or as_pair(s) == (2, 2))
+            and as_pair(p) == (0, 0) and as_pair(d) == (1, 1) and not ceil_mode)
 
 
 def conv2d_relu_max_pool2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1,

@@ -11,7 +11,8 @@ to eps (early steps, tiny gradients) and agree closely afterwards.
 
 foreach (torch's flag): None or True updates each param group's tensors in one call
 (ops.adam_step_foreach: one parallel region, one pass of argument checks; on the reference
-CNN's 10 tensors ~80 -> ~25 us a step), False one call per tensor. The same bits either way.
+CNN's 10 tensors a whole optimizer step measured 83 -> 57 us), False one call per tensor. The
+same bits either way.
 """
 
 import math

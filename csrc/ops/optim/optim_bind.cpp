@@ -6,9 +6,9 @@
 // released and the elements are split over threads.
 #include "ops/optim/optim.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
-#include <algorithm>
 #include <string>
 #include <utility>
 #include <vector>
@@ -158,8 +158,8 @@ AdamParams adam_params(const char* op, int64_t step, double lr, double beta1, do
   return hp;
 }
 
-// One tensor's Adam arrays, checked: param, grad, m, v and, when given, v_max, named with
-// `prefix` ("" or "s[i]" style: see adam_step_foreach).
+// One tensor's Adam arrays, checked: param, grad, m, v and, when given, v_max, named in
+// messages by names[0..4] ("param", ... for adam_step; "params[i]", ... for the foreach form).
 std::vector<Named> adam_arrays(const char* op, const std::string names[5],
                                const py::handle& param_obj, const py::handle& grad_obj,
                                const py::handle& m_obj, const py::handle& v_obj,

@@ -33,6 +33,10 @@
 // AVX-512 on wide planes (OW >= 8), which writes the 2x2 blocks directly; otherwise zeros +
 // scatter-add, group by group. All equal the scatter bit for bit. Backward (avg): scatter, or
 // a direct write for full k2s2 windows.
+// 2x2 with codes (max_forward_2x2 / max_backward_2x2, ops.max_pool2d_2x2): the k2s2 forward
+// keeping each window's winner as a byte; its backward picks, per code, which of the four
+// even / odd, upper / lower vectors a gradient goes to and interleaves them back into the two
+// rows (no scatter, no zeroing pass, no index check), with the relu mask folded in.
 #pragma once
 
 #include <cstdint>
