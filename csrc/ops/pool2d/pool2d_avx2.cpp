@@ -87,6 +87,21 @@ void store_out(float* y, int64_t* idx, int64_t n, __m256 best, __m256i at) {
   for (int64_t i = 0; i < n; ++i) idx[i] = buf[i];
 }
 
+// The 2x2 windows of lanes j < n starting at p + 2j (rows p and p + W), scanned in the
+// scalar's order: *best gets each window's max, *at 0 where its first element won, else at1,
+// at2 or at3 for the second, third or fourth (offsets for indices, or codes 1..3).
+void max_window_2x2(const float* p, int64_t W, int64_t n, __m256i at1, __m256i at2, __m256i at3,
+                    __m256* best, __m256i* at) {
+  __m256 e0, o0, e1, o1;
+  load_even_odd(p, n, &e0, &o0);
+  load_even_odd(p + W, n, &e1, &o1);
+  *best = e0;
+  *at = _mm256_setzero_si256();
+  take_max(o0, at1, best, at);
+  take_max(e1, at2, best, at);
+  take_max(o1, at3, best, at);
+}
+
 // Kernel 2 stride 2, output row oh (both input rows exist), columns [0, OW2) with 2*OW2 <= W.
 void max_row_k2s2(const float* x, float* y, int64_t* idx, const Pool2dGeom& g, int64_t oh,
                   int64_t ow_end) {
@@ -95,14 +110,9 @@ void max_row_k2s2(const float* x, float* y, int64_t* idx, const Pool2dGeom& g, i
   for (int64_t ow = 0; ow < ow_end; ow += 8) {
     const int64_t n = min64(8, ow_end - ow);
     const float* p0 = x + 2 * oh * g.W + 2 * ow;
-    __m256 e0, o0, e1, o1;
-    load_even_odd(p0, n, &e0, &o0);
-    load_even_odd(p0 + g.W, n, &e1, &o1);
-    __m256 best = e0;
-    __m256i off = _mm256_setzero_si256();
-    take_max(o0, one, &best, &off);
-    take_max(e1, w, &best, &off);
-    take_max(o1, w1, &best, &off);
+    __m256 best;
+    __m256i off;
+    max_window_2x2(p0, g.W, n, one, w, w1, &best, &off);
     const __m256i base = _mm256_add_epi32(_mm256_set1_epi32(static_cast<int>(2 * oh * g.W + 2 * ow)),
                                           _mm256_add_epi32(lanes(), lanes()));
     store_out(y + oh * g.OW + ow, idx == nullptr ? nullptr : idx + oh * g.OW + ow, n, best,
@@ -313,8 +323,8 @@ int check_indices(const int64_t* idx, int64_t planes, const Pool2dGeom& g) {
   return res;
 }
 
-// max_forward_2x2: 8 outputs of a row per vector, max_row_k2s2's scheme with the window
-// offset kept as a code (0..3) and stored as bytes.
+// max_forward_2x2: 8 outputs of a row per vector, max_row_k2s2's windows with codes 1..3 in
+// place of the offsets, stored as bytes.
 void max_forward_2x2(const float* x, float* y, uint8_t* code, int64_t planes, const Pool2dGeom& g) {
   const int64_t in_n = g.H * g.W, out_n = g.OH * g.OW;
   const __m256i c1 = _mm256_set1_epi32(1), c2 = _mm256_set1_epi32(2), c3 = _mm256_set1_epi32(3);
@@ -326,14 +336,9 @@ void max_forward_2x2(const float* x, float* y, uint8_t* code, int64_t planes, co
       const float* row = x + c * in_n + 2 * oh * g.W;
       for (int64_t ow = 0; ow < g.OW; ow += 8) {
         const int64_t n = min64(8, g.OW - ow), j = c * out_n + oh * g.OW + ow;
-        __m256 e0, o0, e1, o1;
-        load_even_odd(row + 2 * ow, n, &e0, &o0);
-        load_even_odd(row + g.W + 2 * ow, n, &e1, &o1);
-        __m256 best = e0;
-        __m256i at = _mm256_setzero_si256();
-        take_max(o0, c1, &best, &at);
-        take_max(e1, c2, &best, &at);
-        take_max(o1, c3, &best, &at);
+        __m256 best;
+        __m256i at;
+        max_window_2x2(row + 2 * ow, g.W, n, c1, c2, c3, &best, &at);
         store_n(y + j, best, n);
         const __m256i b = _mm256_shuffle_epi8(at, pack);
         const uint64_t bytes = static_cast<uint32_t>(_mm256_extract_epi32(b, 0)) |
