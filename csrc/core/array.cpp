@@ -92,6 +92,10 @@ py::array_t<int64_t> i64_empty(const char* op, const Shape& shape) {
   return empty_array<int64_t>(op, shape);
 }
 
+py::array_t<uint8_t> u8_empty(const char* op, const Shape& shape) {
+  return empty_array<uint8_t>(op, shape);
+}
+
 py::array_t<float> f32_zeros(const char* op, const Shape& shape) {
   py::array_t<float> a = f32_empty(op, shape);
   std::fill(a.mutable_data(), a.mutable_data() + a.size(), 0.0f);

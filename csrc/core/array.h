@@ -38,6 +38,7 @@ py::array_t<int64_t> i64_input(const char* op, const char* arg, const py::handle
 py::array_t<float> f32_empty(const char* op, const Shape& shape);
 py::array_t<float> f32_zeros(const char* op, const Shape& shape);
 py::array_t<int64_t> i64_empty(const char* op, const Shape& shape);
+py::array_t<uint8_t> u8_empty(const char* op, const Shape& shape);
 
 // Checks 1 <= v <= kMaxHyperParam (or 0 <= v when allow_zero); names arg[index].
 void check_positive(const char* op, const char* arg, int index, int64_t v);
