@@ -198,21 +198,16 @@ int64_t block_tiles(const Variant& v, const WinoGeom& wg) {
   return v.m == 4 ? block_tiles4(wg) : block_tiles(wg);
 }
 
-// The 1-D weight-side steps, per tile size: G g (3 -> m + 2) and its adjoint G^T u
-// (m + 2 -> 3). Each is one fixed order of operations in this baseline-ISA file, so the
-// transformed weights and the weight gradients' last step have the same bits on every ISA.
+// The 1-D step of the weight gradient's last transform, per tile size: G^T u (m + 2 -> 3),
+// the adjoint of the weight transform's G g (winograd_weights_inl.h). One fixed order of
+// operations in this baseline-ISA file, so the weight gradients have the same bits on every
+// ISA.
 template <int m>
 struct WeightSteps;
 
 // F(2x2): G = [1 0 0; .5 .5 .5; .5 -.5 .5; 0 0 1] (exact halvings).
 template <>
 struct WeightSteps<2> {
-  static void g(float g0, float g1, float g2, float* r) {
-    r[0] = g0;
-    r[1] = ((g0 + g1) + g2) * 0.5f;
-    r[2] = ((g0 - g1) + g2) * 0.5f;
-    r[3] = g2;
-  }
   static void gt(const float* u, float* r) {
     r[0] = u[0] + (u[1] + u[2]) * 0.5f;
     r[1] = (u[1] - u[2]) * 0.5f;
@@ -224,15 +219,6 @@ struct WeightSteps<2> {
 // F(4x4): the integer G' of winograd4_inl.h; dg = G'^T dU G' / 576.
 template <>
 struct WeightSteps<4> {
-  static void g(float g0, float g1, float g2, float* r) {
-    const float s = g0 + g2, f = g0 + 4.0f * g2;
-    r[0] = g0;
-    r[1] = -(s + g1);
-    r[2] = -(s - g1);
-    r[3] = f + 2.0f * g1;
-    r[4] = f - 2.0f * g1;
-    r[5] = g2;
-  }
   static void gt(const float* u, float* r) {
     const float s12 = u[1] + u[2], s34 = u[3] + u[4];
     r[0] = (u[0] - s12) + s34;
@@ -242,68 +228,34 @@ struct WeightSteps<4> {
   static constexpr float kScale = 576.0f;
 };
 
-// Kernels are transformed kLanes at a time, lane-inner, so the compiler can vectorise the
-// steps across kernels (this file is built for the baseline ISA: SSE2's 4 lanes on x86-64).
+// Kernels are taken kLanes at a time, lane-inner, so the compiler can vectorise the steps
+// across kernels (this file is built for the baseline ISA: SSE2's 4 lanes on x86-64).
 constexpr int kLanes = 16;
 
-// Which kernels transform_weights makes (p: the rows of the Winograd GEMM, q: its depth).
-enum class WeightsFor {
-  forward,      // k[p][q] = w[p][q]
-  data_conv,    // k[p][q] = w[q][p] rotated by 180 degrees: the data gradient as a forward
-                // conv of gy (outputs are the conv's input channels)
-  data_adjoint  // k[p][q] = w[q][p]: U^T, for the data gradient as the forward's adjoint
-};
-
-// U[e][p][q] = (G k G^T)[e] for the 3x3 kernels k[p][q] of `mode`.
-template <int m>
-void transform_weights_t(const float* w, int64_t O, int64_t C, WeightsFor mode, float* U) {
-  constexpr int n = m + 2;
-  const bool data_grad = mode != WeightsFor::forward;
-  const bool rotate = mode == WeightsFor::data_conv;
-  const int64_t P = data_grad ? C : O, Q = data_grad ? O : C;
-  parallel_for(P, 8, [&](int64_t b, int64_t e) {
-    for (int64_t p = b; p < e; ++p) {
-      for (int64_t q0 = 0; q0 < Q; q0 += kLanes) {
-        const int nq = static_cast<int>(min64(kLanes, Q - q0));
-        float k[9][kLanes] = {};
-        for (int l = 0; l < nq; ++l) {
-          const int64_t q = q0 + l;
-          const float* src = data_grad ? w + (q * C + p) * 9 : w + (p * C + q) * 9;
-          for (int t = 0; t < 9; ++t) k[t][l] = src[rotate ? 8 - t : t];
-        }
-        float gk[n][3][kLanes];  // G k, column by column
-        for (int j = 0; j < 3; ++j) {
-          for (int l = 0; l < kLanes; ++l) {
-            float r[n];
-            WeightSteps<m>::g(k[j][l], k[3 + j][l], k[6 + j][l], r);
-            for (int i = 0; i < n; ++i) gk[i][j][l] = r[i];
-          }
-        }
-        for (int i = 0; i < n; ++i) {
-          float u[n][kLanes];  // row i of (G k) G^T
-          for (int l = 0; l < kLanes; ++l) {
-            float r[n];
-            WeightSteps<m>::g(gk[i][0][l], gk[i][1][l], gk[i][2][l], r);
-            for (int j = 0; j < n; ++j) u[j][l] = r[j];
-          }
-          for (int j = 0; j < n; ++j) {
-            float* dst = U + ((i * n + j) * P + p) * Q + q0;
-            for (int l = 0; l < nq; ++l) dst[l] = u[j][l];
-          }
-        }
-      }
-    }
-  });
-}
-
-void transform_weights(const Variant& v, const float* w, int64_t O, int64_t C, WeightsFor mode,
-                       float* U) {
-  if (v.m == 4) {
-    transform_weights_t<4>(w, O, C, mode, U);
-  } else {
-    transform_weights_t<2>(w, O, C, mode, U);
+// The E transformed weight matrices U_e of the conv's w (O x C x 3 x 3) for `mode`, each in
+// sgemm's packed A layout (P rows: O forward, C for the data gradient), a_size floats apart:
+// made once per call by the ISA's weight_transform, which writes the packed panels directly.
+class PackedWeights {
+ public:
+  PackedWeights(const Variant& v, const float* w, int64_t O, int64_t C, WinoWeights mode)
+      : rows_(mode == WinoWeights::forward ? O : C),
+        depth_(mode == WinoWeights::forward ? C : O),
+        a_size_(sgemm_packed_a_size(rows_, depth_)),
+        buf_(v.E * a_size_) {
+    const WinogradKernels& k = v.kernels->cpu();
+    const GemmPacking pk = sgemm_packing();
+    float* U = buf_.get();
+    const int64_t a_size = a_size_;
+    parallel_for(ceil_div(rows_, pk.mr) * depth_, 16, [&](int64_t b, int64_t e) {
+      k.weight_transform(w, O, C, mode, pk.mr, pk.kc, a_size, b, e, U);
+    });
   }
-}
+  const float* element(int e) const { return buf_.get() + e * a_size_; }
+
+ private:
+  int64_t rows_, depth_, a_size_;
+  CallBuffer buf_;
+};
 
 // Pads a plane stride off multiples of 1 KB by 16 floats (64 B), so the 16 planes fall in
 // different L1 sets instead of all in one.
@@ -325,25 +277,14 @@ int64_t adjoint_block_tiles(const WinoGeom& wg) {
   return (budget / per > 1 ? budget / per : 1) * per;
 }
 
-// The E transformed weight matrices (rows x depth each, row-major) as the GEMM's packed A,
-// a_size floats apart.
-void pack_elements(int E, int64_t rows, int64_t depth, const float* U, int64_t a_size,
-                   float* Upack) {
-  parallel_for(E, 1, [&](int64_t b, int64_t e) {
-    for (int64_t i = b; i < e; ++i) {
-      sgemm_pack_a(false, rows, depth, U + i * rows * depth, depth, Upack + i * a_size);
-    }
-  });
-}
-
 // The Winograd conv of `in` (N x wg.C x H x W) with the transformed weights U into out; or,
 // adjoint (F(4x4) only), the data gradient of the conv wg describes: `in` is gy (N x wg.O x OH
 // x OW) over the same tiles, U holds U^T (C x O per element), out is gx (N x wg.C x H x W).
-// U_e is packed once per call (sgemm_pack_a). When the GEMM depth (the transform's channels)
+// U comes packed (PackedWeights). When the GEMM depth (the transform's channels)
 // fits one K block, the input transform writes its values straight in the packed B layout and
 // sgemm_packed_block reads them there; otherwise they are row-major and each K block is
 // packed from them.
-void run_forward(const Variant& var, const WinoGeom& wg, const float* in, const float* U,
+void run_forward(const Variant& var, const WinoGeom& wg, const float* in, const PackedWeights& U,
                  const float* bias, bool relu, float* out, bool adjoint = false) {
   const WinogradKernels& k = var.kernels->cpu();
   const int E = var.E;
@@ -356,10 +297,7 @@ void run_forward(const Variant& var, const WinoGeom& wg, const float* in, const 
   const bool packed = C <= kc;
   const WinoLayout lay_v = packed ? b_panels(C, T, pk.nr) : row_major(C, ldt);
   const WinoLayout lay_m = row_major(O, ldt);
-  const int64_t a_size = sgemm_packed_a_size(O, C);
   const int64_t b_size = packed ? 0 : kc * round_up(T, pk.nr) + 64;
-  const CallBuffer Upack(E * a_size);
-  pack_elements(E, O, C, U, a_size, Upack.get());
   conv_packed::run_pulled(ceil_div(total, T), [&](const conv_packed::Puller& pull) {
     const Scratch V(0, E * lay_v.es + 64), M(1, E * lay_m.es), B(2, b_size);
     for (int64_t b = pull(); b >= 0; b = pull()) {
@@ -370,7 +308,7 @@ void run_forward(const Variant& var, const WinoGeom& wg, const float* in, const 
         k.input_transform(&wg, in, t0, cnt, V.get(), &lay_v);
       }
       for (int e = 0; e < E; ++e) {
-        const float* ue = Upack.get() + e * a_size;
+        const float* ue = U.element(e);
         float* me = M.get() + e * lay_m.es;
         if (packed) {
           sgemm_packed_block(O, cnt, C, ue, V.get() + e * lay_v.es, false, true, me, ldt);
@@ -468,28 +406,26 @@ bool winograd_backward_weight_ok(const ConvGeom& g) { return weight_variant(g) !
 void conv2d_forward_winograd(const ConvGeom& g, const float* x, const float* w,
                              const float* bias, bool relu, float* y) {
   const Variant& v = *forward_variant(g);
-  const CallBuffer U(v.E * g.O * g.C);
-  transform_weights(v, w, g.O, g.C, WeightsFor::forward, U.get());
-  run_forward(v, make_wino(v, g.N, g.C, g.H, g.W, g.O, g.OH, g.OW, g.pt, g.pl), x, U.get(), bias,
-              relu, y);
+  const PackedWeights U(v, w, g.O, g.C, WinoWeights::forward);
+  run_forward(v, make_wino(v, g.N, g.C, g.H, g.W, g.O, g.OH, g.OW, g.pt, g.pl), x, U, bias, relu,
+              y);
 }
 
 void conv2d_backward_data_winograd(const ConvGeom& g, const float* gy, const float* w,
                                    float* gx) {
   const Variant& v = *data_variant(g);
-  const CallBuffer U(v.E * g.C * g.O);
   if (v.m == 4 && use_adjoint(g)) {
     // gx = the adjoint of the forward, over the forward's tiles: for the reference conv2
     // 9 tiles per image instead of the 16 that cover gx (13x13) as a forward conv of gy.
-    transform_weights(v, w, g.O, g.C, WeightsFor::data_adjoint, U.get());
-    run_forward(v, make_wino(v, g.N, g.C, g.H, g.W, g.O, g.OH, g.OW, g.pt, g.pl), gy, U.get(),
-                nullptr, false, gx, true);
+    const PackedWeights U(v, w, g.O, g.C, WinoWeights::data_adjoint);
+    run_forward(v, make_wino(v, g.N, g.C, g.H, g.W, g.O, g.OH, g.OW, g.pt, g.pl), gy, U, nullptr,
+                false, gx, true);
     return;
   }
-  transform_weights(v, w, g.O, g.C, WeightsFor::data_conv, U.get());
+  const PackedWeights U(v, w, g.O, g.C, WinoWeights::data_conv);
   // gx = gy (padded by 2 - p on each side) correlated with the rotated, transposed kernels.
-  run_forward(v, make_wino(v, g.N, g.O, g.OH, g.OW, g.C, g.H, g.W, 2 - g.pt, 2 - g.pl), gy,
-              U.get(), nullptr, false, gx);
+  run_forward(v, make_wino(v, g.N, g.O, g.OH, g.OW, g.C, g.H, g.W, 2 - g.pt, 2 - g.pl), gy, U,
+              nullptr, false, gx);
 }
 
 void conv2d_backward_weight_winograd(const ConvGeom& g, const float* gy, const float* x,
@@ -553,10 +489,7 @@ void conv2d_backward_winograd(const ConvGeom& g, const float* gy, const float* x
   const int64_t nr = pk.nr;
   const WinoLayout lay_d = b_panels(O, T, nr), lay_v = b_panels(C, T, nr);
   const WinoLayout lay_m = row_major(C, ldt);
-  const int64_t a_size = sgemm_packed_a_size(C, O);
-  const CallBuffer U(E * C * O), Upack(E * a_size);
-  transform_weights(v, w, O, C, WeightsFor::data_adjoint, U.get());
-  pack_elements(E, C, O, U.get(), a_size, Upack.get());
+  const PackedWeights U(v, w, O, C, WinoWeights::data_adjoint);
   const int64_t n_chunks = ceil_div(g.N, kChunk), usize = E * O * C;
   const CallBuffer dU(n_chunks * usize);
   conv_packed::run_pulled(n_chunks, [&](const conv_packed::Puller& pull) {
@@ -570,7 +503,7 @@ void conv2d_backward_winograd(const ConvGeom& g, const float* gy, const float* x
         k.input_transform(&wg, x, t0, cnt, V.get(), &lay_v);
         for (int e = 0; e < E; ++e) {  // both GEMMs of element e while its D is in L1
           const float* de = D.get() + e * lay_d.es;
-          sgemm_packed_block(C, cnt, O, Upack.get() + e * a_size, de, false, true,
+          sgemm_packed_block(C, cnt, O, U.element(e), de, false, true,
                              M.get() + e * lay_m.es, ldt);
           for (int64_t j = 0; j < cnt; j += nr) {
             const int64_t off = j / nr;

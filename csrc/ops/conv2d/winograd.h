@@ -27,7 +27,7 @@
 //
 // Files: winograd.cpp (driver: selection, weight transforms, blocking, threads, GEMMs),
 // winograd_{scalar,avx2,avx512}.cpp (the tile transforms, from winograd_inl.h for F(2x2)
-// and winograd4_inl.h for F(4x4)).
+// and winograd4_inl.h for F(4x4); the weight transforms of both, from winograd_weights_inl.h).
 #pragma once
 
 #include <cstdint>
@@ -60,6 +60,14 @@ struct WinoLayout {
   int64_t panel_w, panel_stride, c_stride, es;
 };
 
+// Which 3x3 kernels a weight transform takes, with p the Winograd GEMM's rows and q its depth.
+enum class WinoWeights {
+  forward,      // k[p][q] = w[p][q] (O x C)
+  data_conv,    // k[p][q] = w[q][p] rotated by 180 degrees (C x O): the data gradient as a
+                // forward conv of gy (its outputs are the conv's input channels)
+  data_adjoint  // k[p][q] = w[q][p] (C x O): U^T, the data gradient as the forward's adjoint
+};
+
 struct WinogradKernels {
   // Blocks are whole tile rows: t0 and T multiples of TW.
   // V(e, c, j) = (B^T d B)[e] for tiles j in [0, T) from t0, every channel c < C.
@@ -79,6 +87,12 @@ struct WinogradKernels {
   // window (parts outside [0,H) x [0,W) dropped), from M[e*es + c*ldm + j] (row-major planes).
   void (*adjoint_output_transform)(const WinoGeom* g, const float* M, int64_t ldm, int64_t es,
                                    int64_t t0, int64_t T, float* gx);
+  // The transformed weights, each element's matrix U_e[p][q] = (G k[p][q] G^T)[e] (P x Q: O x C
+  // forward, C x O for the data gradient) in sgemm's packed A layout (gemm.h: micro-panels of
+  // mr rows, K blocks of kc, rows past P zero) at Upack + e*a_size. Writes the work items
+  // [i0, i1) of (micro-panel, q) = (i / Q, i % Q), so threads can split any range.
+  void (*weight_transform)(const float* w, int64_t O, int64_t C, WinoWeights mode, int64_t mr,
+                           int64_t kc, int64_t a_size, int64_t i0, int64_t i1, float* Upack);
 };
 
 FV_DECLARE_KERNELS(WinogradKernels, winograd_kernels);

@@ -417,5 +417,5 @@ void adjoint_output_transform_t(const WinoGeom* g, const float* M, int64_t ldm, 
   namespace fv {                                                                           \
   extern const WinogradKernels winograd4_kernels_##isa = {                                 \
       &f4::input_transform_t<Vec>, &f4::output_transform_t<Vec>, &f4::dy_transform_t<Vec>, \
-      &f4::adjoint_output_transform_t<Vec>};                                                \
+      &f4::adjoint_output_transform_t<Vec>, &weight_transform_t<Vec, 4>};                  \
   }

@@ -28,6 +28,7 @@
 #include <cstdint>
 
 #include "ops/conv2d/winograd.h"
+#include "ops/conv2d/winograd_weights_inl.h"
 
 namespace fv {
 namespace {
@@ -324,8 +325,9 @@ void dy_transform_t(const WinoGeom* g, const float* dy, int64_t t0, int64_t T, f
 }  // namespace fv
 
 // Defines an ISA file's kernel table from its Vec type.
-#define FV_WINOGRAD_TABLE(Vec, isa)                                              \
-  namespace fv {                                                                 \
-  extern const WinogradKernels winograd_kernels_##isa = {                        \
-      &input_transform_t<Vec>, &output_transform_t<Vec>, &dy_transform_t<Vec>, nullptr}; \
+#define FV_WINOGRAD_TABLE(Vec, isa)                                                        \
+  namespace fv {                                                                           \
+  extern const WinogradKernels winograd_kernels_##isa = {                                  \
+      &input_transform_t<Vec>, &output_transform_t<Vec>, &dy_transform_t<Vec>, nullptr,    \
+      &weight_transform_t<Vec, 2>};                                                        \
   }

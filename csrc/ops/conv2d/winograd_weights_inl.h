@@ -1,0 +1,97 @@
+// The Winograd weight transform U = G k G^T of both tile sizes, written once over a vector
+// type (winograd_inl.h's Vec) so the scalar, AVX2 and AVX-512 files run the same operations in
+// the same order (the same bits), and written straight into sgemm's packed A layout, which
+// the per-element GEMMs read: no row-major U, no packing pass after it. Included by
+// winograd_inl.h: everything here has internal linkage.
+//
+// Lanes are consecutive rows p of one micro-panel (the GEMM's mr rows; AVX-512's 14 fit one
+// vector), so each element's value for one depth q is a contiguous store of mr floats. The
+// 3x3 kernels are strided in w (9 or 9 C floats apart per lane): they are copied tap by tap
+// into a small lane-major block first, then loaded as vectors.
+#pragma once
+
+#include <cstdint>
+
+#include "ops/conv2d/winograd.h"
+
+namespace fv {
+namespace {
+
+// r = G g along a line of 3 (3 -> m + 2): F(2x2)'s G = [1 0 0; .5 .5 .5; .5 -.5 .5; 0 0 1]
+// (exact halvings), F(4x4)'s integer G' (winograd4_inl.h).
+template <class Vec, int m>
+struct WeightLine;
+
+template <class Vec>
+struct WeightLine<Vec, 2> {
+  using F = typename Vec::F;
+  static void g(F g0, F g1, F g2, F* r) {
+    const F half = Vec::set1(0.5f);
+    r[0] = g0;
+    r[1] = Vec::mul(Vec::add(Vec::add(g0, g1), g2), half);
+    r[2] = Vec::mul(Vec::add(Vec::sub(g0, g1), g2), half);
+    r[3] = g2;
+  }
+};
+
+template <class Vec>
+struct WeightLine<Vec, 4> {
+  using F = typename Vec::F;
+  static void g(F g0, F g1, F g2, F* r) {
+    const F two = Vec::set1(2.0f), four = Vec::set1(4.0f);
+    const F s = Vec::add(g0, g2), f = Vec::add(g0, Vec::mul(four, g2));
+    const F g1x2 = Vec::mul(two, g1);
+    r[0] = g0;
+    r[1] = Vec::neg(Vec::add(s, g1));
+    r[2] = Vec::neg(Vec::sub(s, g1));
+    r[3] = Vec::add(f, g1x2);
+    r[4] = Vec::sub(f, g1x2);
+    r[5] = g2;
+  }
+};
+
+// WinogradKernels::weight_transform (winograd.h) for F(m x m).
+template <class Vec, int m>
+void weight_transform_t(const float* w, int64_t O, int64_t C, WinoWeights mode, int64_t mr,
+                        int64_t kc, int64_t a_size, int64_t i0, int64_t i1, float* Upack) {
+  using F = typename Vec::F;
+  constexpr int n = m + 2, L = Vec::L;
+  const bool data_grad = mode != WinoWeights::forward;
+  const bool rotate = mode == WinoWeights::data_conv;
+  const int64_t P = data_grad ? C : O, Q = data_grad ? O : C;
+  // Strides of w along p and q (a kernel's 9 taps are contiguous either way).
+  const int64_t p_stride = data_grad ? 9 : C * 9, q_stride = data_grad ? C * 9 : 9;
+  const int64_t P_padded = (P + mr - 1) / mr * mr;
+  alignas(64) float k[9][L];
+  for (int64_t item = i0; item < i1; ++item) {
+    const int64_t panel = item / Q, q = item % Q;
+    const int64_t block = q / kc, kq = q % kc;
+    const int64_t kc_b = Q - block * kc < kc ? Q - block * kc : kc;
+    float* dst = Upack + P_padded * block * kc + panel * kc_b * mr + kq * mr;
+    for (int64_t l0 = 0; l0 < mr; l0 += L) {  // lanes: rows panel*mr + l0 + [0, L)
+      const int64_t p0 = panel * mr + l0;
+      const int64_t live = P - p0 < L ? (P - p0 > 0 ? P - p0 : 0) : L;  // rows < P
+      const int64_t width = mr - l0 < L ? mr - l0 : L;  // lanes stored (rows past P: 0)
+      const float* src = w + p0 * p_stride + q * q_stride;
+      for (int64_t l = 0; l < live; ++l) {
+        for (int t = 0; t < 9; ++t) k[t][l] = src[l * p_stride + (rotate ? 8 - t : t)];
+      }
+      const typename Vec::K in = Vec::mask(0, live), out = Vec::mask(0, width);
+      F gk[n][3];  // G k, column by column
+      for (int j = 0; j < 3; ++j) {
+        F r[n];
+        WeightLine<Vec, m>::g(Vec::load(k[j], in), Vec::load(k[3 + j], in),
+                              Vec::load(k[6 + j], in), r);
+        for (int i = 0; i < n; ++i) gk[i][j] = r[i];
+      }
+      for (int i = 0; i < n; ++i) {  // row i of (G k) G^T: elements i*n .. i*n + n
+        F u[n];
+        WeightLine<Vec, m>::g(gk[i][0], gk[i][1], gk[i][2], u);
+        for (int j = 0; j < n; ++j) Vec::store(dst + (i * n + j) * a_size + l0, out, u[j]);
+      }
+    }
+  }
+}
+
+}  // namespace
+}  // namespace fv
