@@ -60,7 +60,10 @@ class _Conv2dReLUMaxPool2d(Function):
     A 2x2 stride-2 pool over rows of >= 8 outputs keeps uint8 window codes instead of int64
     indices (ops.max_pool2d_2x2), and its backward applies the mask and writes the 2x2 blocks
     in one pass: the reference conv1's pool, forward + backward, 0.29 -> 0.21 ms. Narrower rows
-    fill too little of a vector: the reference 11x11 -> 5x5 pool measured slower that way."""
+    fill too little of a vector: the reference 11x11 -> 5x5 pool measured slower that way.
+    With codes the pool's and the conv's backward run as one op
+    (ops.conv2d_max_pool2d_2x2_backward): without an input gradient on the direct 3x3 path
+    (the reference conv1) it makes the conv's gradient an image at a time in cache."""
 
     @staticmethod
     def forward(ctx, x, w, b, conv_args, pool_args):
@@ -77,11 +80,13 @@ class _Conv2dReLUMaxPool2d(Function):
     @staticmethod
     def backward(ctx, g):
         x, w, pooled = ctx.saved_tensors
-        if ctx.codes:
-            gy = ops.max_pool2d_2x2_backward(g, ctx.argmax, ctx.y_shape, relu_y=pooled)
-        else:
-            gy = ops.max_pool2d_backward(ops.relu_backward(g, pooled), ctx.argmax, ctx.y_shape)
         need = ctx.needs_input_grad
+        if ctx.codes:  # the pool's and the conv's backward in one op (conv1: gy made per image)
+            gx, gw, gb = ops.conv2d_max_pool2d_2x2_backward(
+                g, ctx.argmax, x, w, *ctx.conv_args, relu_y=pooled, need_input_grad=need[0],
+                need_weight_grad=need[1], need_bias_grad=need[2])
+            return gx, gw, gb, None, None
+        gy = ops.max_pool2d_backward(ops.relu_backward(g, pooled), ctx.argmax, ctx.y_shape)
         gx, gw, gb = ops.conv2d_backward(gy, x, w, *ctx.conv_args, need_input_grad=need[0],
                                          need_weight_grad=need[1], need_bias_grad=need[2])
         return gx, gw, gb, None, None

@@ -1,4 +1,5 @@
-"""conv2d, conv2d_relu (fused conv + bias + relu) and conv2d_backward.
+"""conv2d, conv2d_relu (fused conv + bias + relu), conv2d_backward, and
+conv2d_max_pool2d_2x2_backward (the gradients through a following 2x2 max pool).
 
 Semantics of torch.nn.functional.conv2d: x (N, C, H, W), w (O, C/groups, kh, kw), optional
 bias (O,); stride / padding / dilation are an int or a pair; padding may also be 'valid'
@@ -6,6 +7,8 @@ bias (O,); stride / padding / dilation are an int or a pair; padding may also be
 kernel the extra row/column of padding goes at the bottom/right, as torch does).
 Shape and value rules are checked in C++ (csrc/ops/conv2d/conv2d_bind.cpp).
 """
+
+import numpy as np
 
 from fastvision import _C
 from fastvision.ops._args import as_f32, as_int, pair
@@ -72,3 +75,25 @@ def conv2d_backward(grad_y, x, w, stride=1, padding=0, dilation=1, groups=1, *,
     s, p, d, g = _args(op, w, stride, padding, dilation, groups)
     return _C.conv2d_backward(gy, x, w, s, p, d, g, bool(need_input_grad),
                               bool(need_weight_grad), bool(need_bias_grad))
+
+
+def conv2d_max_pool2d_2x2_backward(grad_y, codes, x, w, stride=1, padding=0, dilation=1,
+                                   groups=1, *, relu_y=None, need_input_grad=True,
+                                   need_weight_grad=True, need_bias_grad=True):
+    """Gradients (grad_x, grad_w, grad_b) of max_pool2d_2x2(conv2d(x, w, ...)), optionally with
+    a relu between them: grad_y and codes are the pool's (max_pool2d_2x2), relu_y the pooled
+    relu output when there is a relu. The same bits as max_pool2d_2x2_backward followed by
+    conv2d_backward; without a data gradient, on the direct 3x3 path (one input channel per
+    group, stride 1: the reference conv1), the conv's full-size gradient is made an image at a
+    time in cache instead of written and read back whole."""
+    op = "conv2d_max_pool2d_2x2_backward"
+    if isinstance(codes, np.ndarray) and codes.dtype == np.uint8:
+        codes = np.ascontiguousarray(codes)  # other dtypes: a TypeError from the binding
+    gy = as_f32(op, "grad_y", grad_y)
+    relu_y = None if relu_y is None else as_f32(op, "relu_y", relu_y)
+    x = as_f32(op, "x", x)
+    w = as_f32(op, "w", w)
+    s, p, d, g = _args(op, w, stride, padding, dilation, groups)
+    return _C.conv2d_max_pool2d_2x2_backward(gy, codes, relu_y, x, w, s, p, d, g,
+                                             bool(need_input_grad), bool(need_weight_grad),
+                                             bool(need_bias_grad))

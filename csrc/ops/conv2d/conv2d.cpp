@@ -163,6 +163,75 @@ void conv2d_forward(const ConvGeom& g, const float* x, const float* w, const flo
   });
 }
 
+namespace {
+
+// The direct path's weight gradient (wgrad_c1_3x3, when wb is not null) and the bias gradient
+// (row_sums, when bb is not null) of images [n0, n_end), image by image into one chunk's
+// zeroed buffers wb (O x 9) and bb (O). pad: a zeroed Hp x Wp plane (padded layers only).
+void direct_weight_bias_images(const ConvGeom& g, const ImageGrad& gy_of, float* gy_buf,
+                               const float* x, int64_t n0, int64_t n_end, float* wb, float* bb,
+                               float* pad) {
+  const ConvKernels& k = kConv.cpu();
+  const int64_t Og = g.Og(), P = g.P(), HW = g.H * g.W;
+  const int64_t Wp = g.W + g.pl + g.pr;
+  for (int64_t n = n0; n < n_end; ++n) {
+    const float* gyn = gy_of(n, gy_buf);
+    for (int64_t grp = 0; wb != nullptr && grp < g.groups; ++grp) {
+      const float* plane = x + (n * g.C + grp) * HW;  // Cg == 1
+      if (pad != nullptr) {
+        for (int64_t r = 0; r < g.H; ++r) {
+          std::memcpy(pad + (r + g.pt) * Wp + g.pl, plane + r * g.W, sizeof(float) * g.W);
+        }
+        plane = pad;
+      }
+      k.wgrad_c1_3x3(plane, Wp, gyn + grp * Og * P, Og, g.OH, g.OW, wb + grp * Og * 9);
+    }
+    if (bb != nullptr) k.row_sums(gyn, g.O, P, bb);
+  }
+}
+
+// out[i] = chunk 0's buf[i] + chunk 1's + ... in chunk order, element by element (any split of
+// the elements over threads gives the same bits).
+void sum_chunk_buffers(const std::vector<float>& buf, int64_t n_chunks, int64_t size,
+                       float* out) {
+  parallel_for(size, 4096, [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) {
+      float s = buf[i];
+      for (int64_t ch = 1; ch < n_chunks; ++ch) s += buf[ch * size + i];
+      out[i] = s;
+    }
+  });
+}
+
+}  // namespace
+
+bool conv2d_backward_per_image_ok(const ConvGeom& g, bool need_gx, bool need_gw) {
+  return !need_gx && (!need_gw || use_direct_3x3(g));
+}
+
+void conv2d_backward_per_image(const ConvGeom& g, const ImageGrad& gy_of, const float* x,
+                               float* gw, float* gb) {
+  if (gw == nullptr && gb == nullptr) return;
+  const int64_t n_chunks = (g.N + kChunk - 1) / kChunk, wsize = g.O * 9;
+  const int64_t Hp = g.H + g.pt + g.pb, Wp = g.W + g.pl + g.pr;
+  const bool padded = Hp != g.H || Wp != g.W;
+  std::vector<float> wbuf(gw ? n_chunks * wsize : 0, 0.0f);
+  std::vector<float> bbuf(gb ? n_chunks * g.O : 0, 0.0f);
+  parallel_for(n_chunks, 1, [&](int64_t b, int64_t e) {
+    std::vector<float> pad(gw && padded ? Hp * Wp : 0, 0.0f);
+    std::vector<float> gy_buf(g.O * g.P());
+    for (int64_t ch = b; ch < e; ++ch) {
+      const int64_t n0 = ch * kChunk, n_end = n0 + kChunk < g.N ? n0 + kChunk : g.N;
+      direct_weight_bias_images(g, gy_of, gy_buf.data(), x, n0, n_end,
+                                gw ? wbuf.data() + ch * wsize : nullptr,
+                                gb ? bbuf.data() + ch * g.O : nullptr,
+                                gw && padded ? pad.data() : nullptr);
+    }
+  });
+  if (gw != nullptr) sum_chunk_buffers(wbuf, n_chunks, wsize, gw);
+  if (gb != nullptr) sum_chunk_buffers(bbuf, n_chunks, g.O, gb);
+}
+
 void conv2d_backward(const ConvGeom& g, const float* gy, const float* x, const float* w,
                      float* gx, float* gw, float* gb) {
   if (gx != nullptr && gw != nullptr && winograd_backward_fused_ok(g)) {
@@ -200,6 +269,7 @@ void conv2d_backward(const ConvGeom& g, const float* gy, const float* x, const f
   const bool padded = Hp != g.H || Wp != g.W;
   std::vector<float> wbuf(gw ? n_chunks * wsize : 0, 0.0f);
   std::vector<float> bbuf(gb ? n_chunks * g.O : 0, 0.0f);
+  const ImageGrad gy_in_tensor = [&](int64_t n, float*) { return gy + n * g.O * P; };
   parallel_for(n_chunks, 1, [&](int64_t b, int64_t e) {
     std::vector<float> gcol(gx != nullptr && !pointwise ? Kg * nb * P : 0);
     std::vector<float> col(gw != nullptr && !wdirect && !pointwise ? Kg * nb * P : 0);
@@ -249,47 +319,15 @@ void conv2d_backward(const ConvGeom& g, const float* gy, const float* x, const f
           }
         }
       }
-      if (wdirect) {  // image by image, group by group, into the zeroed chunk buffer
-        for (int64_t n = n0; n < n_end; ++n) {
-          for (int64_t grp = 0; grp < g.groups; ++grp) {
-            const float* plane = x + (n * g.C + grp) * HW;  // Cg == 1
-            if (padded) {
-              for (int64_t r = 0; r < g.H; ++r) {
-                std::memcpy(pad.data() + (r + g.pt) * Wp + g.pl, plane + r * g.W,
-                            sizeof(float) * g.W);
-              }
-              plane = pad.data();
-            }
-            k.wgrad_c1_3x3(plane, Wp, gy + (n * g.O + grp * Og) * P, Og, g.OH, g.OW,
-                           wbuf.data() + ch * wsize + grp * Og * 9);
-          }
-        }
-      }
-      if (gb != nullptr) {
-        for (int64_t n = n0; n < n_end; ++n) {
-          k.row_sums(gy + n * g.O * P, g.O, P, bbuf.data() + ch * g.O);
-        }
-      }
+      // image by image, group by group, into the zeroed chunk buffers
+      direct_weight_bias_images(g, gy_in_tensor, nullptr, x, n0, n_end,
+                                wdirect ? wbuf.data() + ch * wsize : nullptr,
+                                gb ? bbuf.data() + ch * g.O : nullptr,
+                                wdirect && padded ? pad.data() : nullptr);
     }
   });
-  // Chunk buffers summed in chunk order, element by element (any split of the elements over
-  // threads gives the same bits).
-  if (gw != nullptr) {
-    parallel_for(wsize, 4096, [&](int64_t b, int64_t e) {
-      for (int64_t i = b; i < e; ++i) {
-        float s = wbuf[i];
-        for (int64_t ch = 1; ch < n_chunks; ++ch) s += wbuf[ch * wsize + i];
-        gw[i] = s;
-      }
-    });
-  }
-  if (gb != nullptr) {
-    for (int64_t o = 0; o < g.O; ++o) {
-      float s = bbuf[o];
-      for (int64_t ch = 1; ch < n_chunks; ++ch) s += bbuf[ch * g.O + o];
-      gb[o] = s;
-    }
-  }
+  if (gw != nullptr) sum_chunk_buffers(wbuf, n_chunks, wsize, gw);
+  if (gb != nullptr) sum_chunk_buffers(bbuf, n_chunks, g.O, gb);
 }
 
 }  // namespace fv

@@ -5,6 +5,8 @@
 //   _C.conv2d_relu(...)   same, relu fused into the GEMM epilogue / direct kernel
 //   _C.conv2d_backward(grad_y, x, w, stride, padding, dilation, groups,
 //                      need_input_grad, need_weight_grad, need_bias_grad) -> (gx, gw, gb)
+//   _C.conv2d_max_pool2d_2x2_backward(grad_y, codes, relu_y, x, w, stride, padding, dilation,
+//                      groups, need_...) -> (gx, gw, gb): through a 2x2 max pool's codes
 //   _C.set_conv_algorithm("auto" | "gemm" | "winograd" | "winograd4"), _C.get_conv_algorithm()
 // padding is (ph, pw) or (top, bottom, left, right); the latter serves padding='same' with
 // even kernels in the Python wrapper.
@@ -14,8 +16,10 @@
 #include <string>
 
 #include "core/array.h"
+#include "core/parallel.h"
 #include "ops/conv2d/conv2d.h"
 #include "ops/conv2d/winograd.h"
+#include "ops/pool2d/pool2d.h"
 
 namespace fv {
 namespace {
@@ -118,6 +122,23 @@ py::array_t<float> forward(const char* op, bool relu, const py::handle& x_obj,
   return y;
 }
 
+// The gradients a backward op returns: each a new array, or None where not wanted.
+struct Grads {
+  Grads(const char* op, const ConvGeom& g, bool need_gx, bool need_gw, bool need_gb) {
+    if (need_gx) gxp = take(&gx, f32_empty(op, {g.N, g.C, g.H, g.W}));
+    if (need_gw) gwp = take(&gw, f32_empty(op, {g.O, g.C / g.groups, g.kh, g.kw}));
+    if (need_gb) gbp = take(&gb, f32_empty(op, {g.O}));
+  }
+  static float* take(py::object* slot, py::array_t<float> a) {
+    float* p = a.mutable_data();
+    *slot = std::move(a);
+    return p;
+  }
+  py::tuple tuple() const { return py::make_tuple(gx, gw, gb); }
+  py::object gx = py::none(), gw = py::none(), gb = py::none();
+  float *gxp = nullptr, *gwp = nullptr, *gbp = nullptr;
+};
+
 py::tuple backward(const py::handle& gy_obj, const py::handle& x_obj, const py::handle& w_obj,
                    const Ints& stride, const Ints& padding, const Ints& dilation, int64_t groups,
                    bool need_gx, bool need_gw, bool need_gb) {
@@ -131,29 +152,86 @@ py::tuple backward(const py::handle& gy_obj, const py::handle& x_obj, const py::
     throw_value_error(op, ": grad_y shape ", shape_str(shape_of(gy)),
                       " must equal the forward output shape ", shape_str(want));
   }
-  py::object gx = py::none(), gw = py::none(), gb = py::none();
-  float *gxp = nullptr, *gwp = nullptr, *gbp = nullptr;
-  if (need_gx) {
-    auto a = f32_empty(op, shape_of(x));
-    gxp = a.mutable_data();
-    gx = a;
-  }
-  if (need_gw) {
-    auto a = f32_empty(op, shape_of(w));
-    gwp = a.mutable_data();
-    gw = a;
-  }
-  if (need_gb) {
-    auto a = f32_empty(op, {g.O});
-    gbp = a.mutable_data();
-    gb = a;
-  }
+  Grads d(op, g, need_gx, need_gw, need_gb);
   const float *gyp = gy.data(), *xp = x.data(), *wp = w.data();
   {
     py::gil_scoped_release nogil;
-    conv2d_backward(g, gyp, xp, wp, gxp, gwp, gbp);
+    conv2d_backward(g, gyp, xp, wp, d.gxp, d.gwp, d.gbp);
   }
-  return py::make_tuple(gx, gw, gb);
+  return d.tuple();
+}
+
+// backward_through_pool2x2's work, without the GIL: gy_whole (N x O x OH x OW) is null on the
+// per-image path, else the buffer for the conv's whole gy.
+void backward_through_pool2x2_nogil(const ConvGeom& g, const Pool2dGeom& pg, const float* gp,
+                                    const uint8_t* cp, const float* rp, const float* xp,
+                                    const float* wp, float* gy_whole, const Grads& d) {
+  const int64_t pooled = pg.OH * pg.OW;
+  auto pool_backward = [&](int64_t plane0, int64_t planes, float* out) {
+    const int64_t at = plane0 * pooled;
+    max_backward_2x2_planes(gp + at, cp + at, rp == nullptr ? nullptr : rp + at, out, planes, pg);
+  };
+  if (gy_whole == nullptr) {  // image n's O planes
+    conv2d_backward_per_image(g, [&](int64_t n, float* buf) {
+      pool_backward(n * g.O, g.O, buf);
+      return static_cast<const float*>(buf);
+    }, xp, d.gwp, d.gbp);
+    return;
+  }
+  parallel_for(g.N * g.O, 16, [&](int64_t b, int64_t e) {
+    pool_backward(b, e - b, gy_whole + b * g.OH * g.OW);
+  });
+  conv2d_backward(g, gy_whole, xp, wp, d.gxp, d.gwp, d.gbp);
+}
+
+// The gradients of max_pool2d_2x2(relu(conv2d(x, w, b))) (the fused node's backward) from the
+// pooled gradient, the pool's codes and (optional) the pooled relu output, which masks it as
+// max_pool2d_2x2_backward's relu_y does. Where conv2d_backward_per_image_ok, the conv's gy is
+// made an image at a time into a cached buffer (conv1's: 86 KB instead of 5.5 MB written and
+// read back); otherwise whole, then conv2d_backward. Either way the bits of
+// max_pool2d_2x2_backward followed by conv2d_backward.
+py::tuple backward_through_pool2x2(const py::handle& gy_obj, const py::handle& code_obj,
+                                   const py::handle& relu_obj, const py::handle& x_obj,
+                                   const py::handle& w_obj, const Ints& stride,
+                                   const Ints& padding, const Ints& dilation, int64_t groups,
+                                   bool need_gx, bool need_gw, bool need_gb) {
+  const char* op = "conv2d_max_pool2d_2x2_backward";
+  auto gp = f32_input(op, "grad_y", gy_obj, 4);
+  auto code = u8_input(op, "codes", code_obj, 4);
+  auto x = f32_input(op, "x", x_obj, 4);
+  auto w = f32_input(op, "w", w_obj, 4);
+  const ConvGeom g = make_geom(op, x, w, stride, padding, dilation, groups);
+  const Pool2dGeom pg = pool2x2_geometry(op, g.OH, g.OW);
+  const Shape want{g.N, g.O, pg.OH, pg.OW};
+  if (shape_of(gp) != want) {
+    throw_value_error(op, ": grad_y shape ", shape_str(shape_of(gp)),
+                      " must equal the pooled conv output shape ", shape_str(want));
+  }
+  if (shape_of(code) != want) {
+    throw_value_error(op, ": codes shape ", shape_str(shape_of(code)),
+                      " must equal grad_y shape ", shape_str(want));
+  }
+  py::array_t<float> relu_y;
+  if (!relu_obj.is_none()) {
+    relu_y = f32_input(op, "relu_y", relu_obj, 4);
+    if (shape_of(relu_y) != want) {
+      throw_value_error(op, ": relu_y shape ", shape_str(shape_of(relu_y)),
+                        " must equal grad_y shape ", shape_str(want));
+    }
+  }
+  const uint8_t* cp = code.data();
+  check_pool_codes(op, cp, static_cast<int64_t>(code.size()));
+  const bool per_image = conv2d_backward_per_image_ok(g, need_gx, need_gw);
+  py::array_t<float> gy_whole;
+  if (!per_image) gy_whole = f32_empty(op, {g.N, g.O, g.OH, g.OW});
+  Grads d(op, g, need_gx, need_gw, need_gb);
+  const float* rp = relu_obj.is_none() ? nullptr : relu_y.data();
+  {
+    py::gil_scoped_release nogil;
+    backward_through_pool2x2_nogil(g, pg, gp.data(), cp, rp, x.data(), w.data(),
+                                   per_image ? nullptr : gy_whole.mutable_data(), d);
+  }
+  return d.tuple();
 }
 
 }  // namespace
@@ -178,6 +256,11 @@ void bind_conv2d(py::module_& m) {
         py::arg("stride") = one, py::arg("padding") = zero, py::arg("dilation") = one,
         py::arg("groups") = 1, py::arg("need_input_grad") = true,
         py::arg("need_weight_grad") = true, py::arg("need_bias_grad") = true);
+  m.def("conv2d_max_pool2d_2x2_backward", &backward_through_pool2x2, py::arg("grad_y"),
+        py::arg("codes"), py::arg("relu_y"), py::arg("x"), py::arg("w"), py::arg("stride") = one,
+        py::arg("padding") = zero, py::arg("dilation") = one, py::arg("groups") = 1,
+        py::arg("need_input_grad") = true, py::arg("need_weight_grad") = true,
+        py::arg("need_bias_grad") = true);
   m.def("set_conv_algorithm", [](const std::string& name) {
     ConvAlgo a;
     if (!parse_conv_algo(name, &a)) {

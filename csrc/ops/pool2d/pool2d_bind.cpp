@@ -184,7 +184,7 @@ py::tuple max_pool2d_2x2(const py::handle& x_obj) {
   auto x = f32_input(op, "x", x_obj, -1);
   int64_t planes, H, W;
   split_shape(op, "x", shape_of(x), &planes, &H, &W);
-  const Pool2dGeom g = geometry(op, H, W, Params{2, 2, 2, 2, 0, 0, 1, 1, false});
+  const Pool2dGeom g = pool2x2_geometry(op, H, W);
   const Shape os = out_shape(shape_of(x), g);
   auto y = f32_empty(op, os);
   auto code = u8_empty(op, os);  // the caching allocator, as the other outputs
@@ -209,7 +209,7 @@ py::array_t<float> max_pool2d_2x2_backward(const py::handle& gy_obj, const py::h
   auto code = u8_input(op, "codes", code_obj, -1);
   int64_t planes, H, W;
   split_shape(op, "input_shape", input_shape, &planes, &H, &W);
-  const Pool2dGeom g = geometry(op, H, W, Params{2, 2, 2, 2, 0, 0, 1, 1, false});
+  const Pool2dGeom g = pool2x2_geometry(op, H, W);
   const Shape want = out_shape(input_shape, g), gs = shape_of(gy);
   if (gs != want) {
     throw_value_error(op, ": grad_y shape ", shape_str(gs), " must equal the pooled shape ",
@@ -228,14 +228,7 @@ py::array_t<float> max_pool2d_2x2_backward(const py::handle& gy_obj, const py::h
     }
   }
   const uint8_t* cp = code.data();
-  const int64_t n_codes = static_cast<int64_t>(code.size());
-  unsigned any = 0;  // an OR over the codes (vectorises; no early exit), before anything is written
-  for (int64_t i = 0; i < n_codes; ++i) any |= cp[i];
-  if (any > 3) {
-    int64_t bad = 0;
-    while (cp[bad] <= 3) ++bad;
-    throw_value_error(op, ": codes[", bad, "] must be in [0, 4), got ", int{cp[bad]});
-  }
+  check_pool_codes(op, cp, static_cast<int64_t>(code.size()));
   auto gx = f32_empty(op, input_shape);
   const float* gyp = gy.data();
   const float* rp = relu_obj.is_none() ? nullptr : relu_y.data();
@@ -295,6 +288,25 @@ py::array_t<float> avg_pool2d_backward(const py::handle& gy_obj, const Shape& in
 }
 
 }  // namespace
+
+Pool2dGeom pool2x2_geometry(const char* op, int64_t H, int64_t W) {
+  return geometry(op, H, W, Params{2, 2, 2, 2, 0, 0, 1, 1, false});
+}
+
+void check_pool_codes(const char* op, const uint8_t* code, int64_t n) {
+  unsigned any = 0;  // an OR over the codes (vectorises; no early exit)
+  for (int64_t i = 0; i < n; ++i) any |= code[i];
+  if (any > 3) {
+    int64_t bad = 0;
+    while (code[bad] <= 3) ++bad;
+    throw_value_error(op, ": codes[", bad, "] must be in [0, 4), got ", int{code[bad]});
+  }
+}
+
+void max_backward_2x2_planes(const float* gy, const uint8_t* code, const float* relu_y, float* gx,
+                             int64_t planes, const Pool2dGeom& g) {
+  kernels_for(g).max_backward_2x2(gy, code, relu_y, gx, planes, g);
+}
 
 void bind_pool2d(py::module_& m) {
   m.def("max_pool2d", &max_pool2d, py::arg("x"), py::arg("kernel_size"), py::arg("stride"),

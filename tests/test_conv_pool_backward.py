@@ -1,0 +1,106 @@
+"""ops.conv2d_max_pool2d_2x2_backward: the fused conv + relu + 2x2 pool node's backward in one
+op. It must give the bits of max_pool2d_2x2_backward followed by conv2d_backward, on the path
+that makes the conv's gradient an image at a time (no input gradient, one input channel per
+group, 3x3 stride 1: the reference conv1) and on the fallback that makes it whole; and it must
+reject bad input before computing anything."""
+
+import numpy as np
+import pytest
+
+import fastvision as fv
+from fastvision import ops
+
+
+def _forward(rng, shape, out_ch, padding, groups=1):
+    x = rng.standard_normal(shape).astype(np.float32)
+    w = rng.standard_normal((out_ch, shape[1] // groups, 3, 3)).astype(np.float32)
+    b = rng.standard_normal(out_ch).astype(np.float32)
+    b[::3] = -4.0  # whole maps (and so pooled windows) of relu zeros: masked gradients
+    y = ops.conv2d_relu(x, w, b, padding=padding, groups=groups)
+    pooled, codes = ops.max_pool2d_2x2(y)
+    g = rng.standard_normal(pooled.shape).astype(np.float32)
+    return x, w, y, pooled, codes, g
+
+
+def _bits(a):
+    return None if a is None else a.view(np.uint32)
+
+
+@pytest.mark.parametrize("shape, out_ch, padding, groups, need_input_grad", [
+    ((64, 1, 28, 28), 32, 0, 1, False),   # the reference conv1: per image
+    ((13, 1, 17, 23), 8, 1, 1, False),    # padded, odd conv output (last row / column dropped)
+    ((11, 2, 10, 12), 6, 1, 2, False),    # groups of one channel: per image, group by group
+    ((5, 3, 12, 14), 8, 1, 1, False),     # 3 input channels: gy made whole
+    ((4, 1, 12, 12), 8, 0, 1, True),      # an input gradient: gy made whole
+])
+@pytest.mark.parametrize("with_relu", [True, False])
+def test_equals_pool_backward_then_conv_backward(isa, threads, rng, shape, out_ch, padding,
+                                                 groups, need_input_grad, with_relu):
+    x, w, y, pooled, codes, g = _forward(rng, shape, out_ch, padding, groups)
+    relu_y = pooled if with_relu else None
+    for n in (1, 2):
+        threads(n)
+        got = ops.conv2d_max_pool2d_2x2_backward(g, codes, x, w, padding=padding, groups=groups,
+                                                 relu_y=relu_y, need_input_grad=need_input_grad)
+        gy = ops.max_pool2d_2x2_backward(g, codes, y.shape, relu_y=relu_y)
+        want = ops.conv2d_backward(gy, x, w, padding=padding, groups=groups,
+                                   need_input_grad=need_input_grad)
+        assert (got[0] is None) == (not need_input_grad)
+        for a, b in zip(got, want):
+            np.testing.assert_array_equal(_bits(a), _bits(b))
+
+
+def test_only_the_wanted_gradients(rng):
+    x, w, y, pooled, codes, g = _forward(rng, (8, 1, 10, 10), 4, 0)
+    gx, gw, gb = ops.conv2d_max_pool2d_2x2_backward(g, codes, x, w, relu_y=pooled,
+                                                    need_input_grad=False, need_weight_grad=False)
+    assert gx is None and gw is None
+    gy = ops.max_pool2d_2x2_backward(g, codes, y.shape, relu_y=pooled)
+    np.testing.assert_array_equal(gb, ops.conv2d_backward(gy, x, w)[2])
+
+
+def test_bad_input_raises_before_anything(rng):
+    op = "conv2d_max_pool2d_2x2_backward"
+    x, w, y, pooled, codes, g = _forward(rng, (3, 1, 10, 10), 4, 0)
+    call = ops.conv2d_max_pool2d_2x2_backward
+    bad = codes.copy()
+    bad[1, 2, 3, 1] = 4
+    flat = np.ravel_multi_index((1, 2, 3, 1), bad.shape)
+    with pytest.raises(ValueError, match=rf"{op}: codes\[{flat}\] must be in \[0, 4\), got 4"):
+        call(g, bad, x, w, relu_y=pooled, need_input_grad=False)
+    with pytest.raises(ValueError, match=rf"{op}: grad_y shape \(3, 4, 4, 3\) must equal the "
+                                         r"pooled conv output shape \(3, 4, 4, 4\)"):
+        call(g[:, :, :, :3], codes, x, w)
+    with pytest.raises(ValueError, match=rf"{op}: codes shape .* must equal grad_y shape"):
+        call(g, codes[:2], x, w)
+    with pytest.raises(ValueError, match=rf"{op}: relu_y shape .* must equal grad_y shape"):
+        call(g, codes, x, w, relu_y=pooled[:, :3])
+    with pytest.raises(TypeError):
+        call(g, codes.astype(np.int64), x, w)
+    tiny = np.zeros((1, 1, 3, 3), np.float32)  # conv output 1x1: no 2x2 window
+    with pytest.raises(ValueError, match=rf"{op}: output size must be >= 1"):
+        call(np.zeros((1, 4, 0, 0), np.float32), np.zeros((1, 4, 0, 0), np.uint8), tiny, w)
+
+
+def test_node_without_input_grad_equals_layer_by_layer(rng):
+    """The reference model's first block: input images need no gradient, so the fused node's
+    backward takes the per-image path; the parameters' gradients must be those of Conv2d,
+    ReLU and MaxPool2d run one by one, bit for bit."""
+    fv.manual_seed(11)
+    model = fv.nn.Sequential(fv.nn.Conv2d(1, 8, 3), fv.nn.ReLU(), fv.nn.MaxPool2d(2),
+                             fv.nn.Flatten())
+    model[0].bias.data[:] = np.where(np.arange(8) % 3 == 0, -3.0, 0.1)
+    x = rng.standard_normal((10, 1, 20, 21)).astype(np.float32)
+    grads = []
+    for fused in (True, False):
+        model.zero_grad()
+        if fused:
+            y = model(x)
+        else:
+            y = fv.Tensor(x)
+            for layer in model:
+                y = layer(y)
+        y.backward(np.random.default_rng(2).standard_normal(y.shape).astype(np.float32))
+        grads.append([y.data] + [p.grad.data for p in model.parameters()])
+    for a, b in zip(*grads):
+        np.testing.assert_array_equal(_bits(a), _bits(b))
