@@ -61,18 +61,21 @@ class _Conv2dReLUMaxPool2d(Function):
     indices (ops.max_pool2d_2x2), and its backward applies the mask and writes the 2x2 blocks
     in one pass: the reference conv1's pool, forward + backward, 0.29 -> 0.21 ms. Narrower rows
     fill too little of a vector: the reference 11x11 -> 5x5 pool measured slower that way.
-    With codes the pool's and the conv's backward run as one op
-    (ops.conv2d_max_pool2d_2x2_backward): without an input gradient on the direct 3x3 path
-    (the reference conv1) it makes the conv's gradient an image at a time in cache."""
+    With codes, forward and backward each run as one op (ops.conv2d_relu_max_pool2d_2x2,
+    ops.conv2d_max_pool2d_2x2_backward): on the direct path (the reference conv1) the conv's
+    full-size output, and without an input gradient its gradient, are made a few planes at a
+    time in cache, never whole."""
 
     @staticmethod
     def forward(ctx, x, w, b, conv_args, pool_args):
-        y = ops.conv2d_relu(x, w, b, *conv_args)
-        ctx.conv_args, ctx.y_shape = conv_args, y.shape
-        ctx.codes = _is_2x2(pool_args) and y.ndim == 4 and y.shape[3] // 2 >= 8
+        ctx.conv_args = conv_args
+        hw = _is_2x2(pool_args) and ops.conv2d_output_hw(np.shape(x), np.shape(w), *conv_args[:3])
+        ctx.codes = bool(hw) and hw[1] // 2 >= 8
         if ctx.codes:  # ctx.argmax: uint8 window codes, or int64 indices
-            pooled, ctx.argmax = ops.max_pool2d_2x2(y)
+            pooled, ctx.argmax = ops.conv2d_relu_max_pool2d_2x2(x, w, b, *conv_args)
         else:
+            y = ops.conv2d_relu(x, w, b, *conv_args)
+            ctx.y_shape = y.shape
             pooled, ctx.argmax = ops.max_pool2d(y, *pool_args, return_indices=True)
         ctx.save_for_backward(x, w, pooled)
         return pooled

@@ -1,5 +1,6 @@
-"""conv2d, conv2d_relu (fused conv + bias + relu), conv2d_backward, and
-conv2d_max_pool2d_2x2_backward (the gradients through a following 2x2 max pool).
+"""conv2d, conv2d_relu (fused conv + bias + relu), conv2d_backward, and a conv + relu with
+the 2x2 max pool after it in one op, forward (conv2d_relu_max_pool2d_2x2) and backward
+(conv2d_max_pool2d_2x2_backward).
 
 Semantics of torch.nn.functional.conv2d: x (N, C, H, W), w (O, C/groups, kh, kw), optional
 bias (O,); stride / padding / dilation are an int or a pair; padding may also be 'valid'
@@ -75,6 +76,39 @@ def conv2d_backward(grad_y, x, w, stride=1, padding=0, dilation=1, groups=1, *,
     s, p, d, g = _args(op, w, stride, padding, dilation, groups)
     return _C.conv2d_backward(gy, x, w, s, p, d, g, bool(need_input_grad),
                               bool(need_weight_grad), bool(need_bias_grad))
+
+
+def conv2d_relu_max_pool2d_2x2(x, w, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """max_pool2d_2x2(conv2d_relu(x, w, bias, ...)) -> (pooled, codes) in one op, the bits of
+    the two: on the direct path (one input channel per group, stride 1, dilation 1: the
+    reference conv1) the conv's output is pooled a few planes at a time in cache instead of
+    written and read back whole. The conv's output must be at least 2x2."""
+    op = "conv2d_relu_max_pool2d_2x2"
+    x = as_f32(op, "x", x)
+    w = as_f32(op, "w", w)
+    b = None if bias is None else as_f32(op, "bias", bias)
+    s, p, d, g = _args(op, w, stride, padding, dilation, groups)
+    return _C.conv2d_relu_max_pool2d_2x2(x, w, b, s, p, d, g)
+
+
+def conv2d_output_hw(x_shape, w_shape, stride=1, padding=0, dilation=1):
+    """(H_out, W_out) of conv2d for these shapes and hyper-parameters (torch's formula), or None
+    where they are not valid (conv2d then raises the error)."""
+    op = "conv2d"
+    try:
+        s, p, d, _ = _args(op, np.empty(w_shape, np.float32), stride, padding, dilation, 1)
+    except (TypeError, ValueError):
+        return None
+    if len(x_shape) != 4 or len(w_shape) != 4:
+        return None
+    pads = (p[0], p[0], p[1], p[1]) if len(p) == 2 else p
+    hw = []
+    for i in range(2):
+        span = x_shape[2 + i] + pads[2 * i] + pads[2 * i + 1] - d[i] * (w_shape[2 + i] - 1) - 1
+        if span < 0 or s[i] < 1:
+            return None
+        hw.append(span // s[i] + 1)
+    return tuple(hw)
 
 
 def conv2d_max_pool2d_2x2_backward(grad_y, codes, x, w, stride=1, padding=0, dilation=1,

@@ -69,8 +69,9 @@ int64_t batch_images(const ConvGeom& g, int64_t cap) {
   return nb;
 }
 
+// y, or with a sink each unit's planes go to a thread buffer and then to the sink.
 void forward_direct(const ConvGeom& g, const float* x, const float* w, const float* bias,
-                    bool relu, float* y) {
+                    bool relu, float* y, const PlanesSink* sink = nullptr) {
   const ConvKernels& k = kConv.cpu();
   const int64_t Og = g.Og(), P = g.P();
   const int64_t n_oc = (Og + kDirectOc - 1) / kDirectOc;
@@ -80,6 +81,7 @@ void forward_direct(const ConvGeom& g, const float* x, const float* w, const flo
   // even at batch 1; each output element is computed the same way in any unit.
   parallel_for(g.N * g.groups * n_oc, 1, [&](int64_t b, int64_t e) {
     std::vector<float> pad(padded ? Hp * Wp : 0, 0.0f);
+    std::vector<float> ybuf(sink != nullptr ? kDirectOc * P : 0);
     int64_t padded_plane = -1;  // which (n, c) plane `pad` holds
     for (int64_t u = b; u < e; ++u) {
       const int64_t oc = u % n_oc, ng = u / n_oc;  // ng = n * groups + group
@@ -96,8 +98,10 @@ void forward_direct(const ConvGeom& g, const float* x, const float* w, const flo
       }
       const int64_t o0 = grp * Og + oc * kDirectOc;
       const int64_t cnt = Og - oc * kDirectOc < kDirectOc ? Og - oc * kDirectOc : kDirectOc;
+      float* out = sink != nullptr ? ybuf.data() : y + (n * g.O + o0) * P;
       k.direct_c1(plane, Hp, Wp, w + o0 * g.kh * g.kw, bias ? bias + o0 : nullptr, cnt, g.kh,
-                  g.kw, g.OH, g.OW, relu, y + (n * g.O + o0) * P, P);
+                  g.kw, g.OH, g.OW, relu, out, P);
+      if (sink != nullptr) (*sink)(n * g.O + o0, cnt, out);
     }
   });
 }
@@ -117,6 +121,15 @@ void backward_data_direct(const ConvGeom& g, const float* gy, const float* w, fl
 }
 
 }  // namespace
+
+bool conv2d_forward_per_unit_ok(const ConvGeom& g) {
+  return !winograd_forward_ok(g) && use_direct(g);
+}
+
+void conv2d_forward_per_unit(const ConvGeom& g, const float* x, const float* w, const float* bias,
+                             bool relu, const PlanesSink& sink) {
+  forward_direct(g, x, w, bias, relu, nullptr, &sink);
+}
 
 void conv2d_forward(const ConvGeom& g, const float* x, const float* w, const float* bias,
                     bool relu, float* y) {

@@ -101,6 +101,16 @@ FV_DECLARE_KERNELS(ConvKernels, conv2d_kernels);
 // the caller has validated everything and released the GIL.
 void conv2d_forward(const ConvGeom& g, const float* x, const float* w, const float* bias,
                     bool relu, float* y);
+// The forward with each work unit's output planes handed to sink(plane0, planes, y) instead of
+// written to a whole output: plane plane0 + i (n * O + channel) is y + i * OH * OW, in the
+// calling thread's buffer, valid during the call. The fused conv + relu + 2x2 pool node pools
+// conv1's output this way a few planes at a time, in cache, instead of writing and reading all
+// of it. Where conv2d_forward_per_unit_ok (the direct path: one input channel per group,
+// stride 1, dilation 1) the planes have conv2d_forward's bits.
+using PlanesSink = std::function<void(int64_t plane0, int64_t planes, const float* y)>;
+bool conv2d_forward_per_unit_ok(const ConvGeom& g);
+void conv2d_forward_per_unit(const ConvGeom& g, const float* x, const float* w, const float* bias,
+                             bool relu, const PlanesSink& sink);
 // Any of gx, gw, gb may be null (not wanted).
 void conv2d_backward(const ConvGeom& g, const float* gy, const float* x, const float* w,
                      float* gx, float* gw, float* gb);

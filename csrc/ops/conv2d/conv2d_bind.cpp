@@ -5,6 +5,8 @@
 //   _C.conv2d_relu(...)   same, relu fused into the GEMM epilogue / direct kernel
 //   _C.conv2d_backward(grad_y, x, w, stride, padding, dilation, groups,
 //                      need_input_grad, need_weight_grad, need_bias_grad) -> (gx, gw, gb)
+//   _C.conv2d_relu_max_pool2d_2x2(x, w, bias, stride, padding, dilation, groups)
+//                      -> (pooled, codes): max_pool2d_2x2(conv2d_relu(...)) in one op
 //   _C.conv2d_max_pool2d_2x2_backward(grad_y, codes, relu_y, x, w, stride, padding, dilation,
 //                      groups, need_...) -> (gx, gw, gb): through a 2x2 max pool's codes
 //   _C.set_conv_algorithm("auto" | "gemm" | "winograd" | "winograd4"), _C.get_conv_algorithm()
@@ -120,6 +122,50 @@ py::array_t<float> forward(const char* op, bool relu, const py::handle& x_obj,
     conv2d_forward(g, xp, wp, bp, relu, yp);
   }
   return y;
+}
+
+// max_pool2d_2x2(relu(conv2d(x, w, b))) -> (pooled, codes), the fused node's forward. Where
+// conv2d_forward_per_unit_ok (conv1) each unit's conv output is pooled while in cache instead of
+// written whole and read back; otherwise it is made whole, then pooled. Either way the bits of
+// conv2d_relu followed by max_pool2d_2x2.
+py::tuple relu_pool2x2_forward(const py::handle& x_obj, const py::handle& w_obj,
+                               const py::object& b_obj, const Ints& stride, const Ints& padding,
+                               const Ints& dilation, int64_t groups) {
+  const char* op = "conv2d_relu_max_pool2d_2x2";
+  auto x = f32_input(op, "x", x_obj, 4);
+  auto w = f32_input(op, "w", w_obj, 4);
+  py::array_t<float> b;
+  const bool has_bias = !b_obj.is_none();
+  if (has_bias) b = f32_input(op, "bias", b_obj, 1);
+  const ConvGeom g = make_geom(op, x, w, stride, padding, dilation, groups);
+  if (has_bias && b.shape(0) != g.O) {
+    throw_value_error(op, ": bias must have shape (", g.O, ",) = (w.shape[0],), got ",
+                      shape_str(shape_of(b)));
+  }
+  const Pool2dGeom pg = pool2x2_geometry(op, g.OH, g.OW);
+  const bool per_unit = conv2d_forward_per_unit_ok(g);
+  py::array_t<float> y_whole;
+  if (!per_unit) y_whole = f32_empty(op, {g.N, g.O, g.OH, g.OW});
+  auto pooled = f32_empty(op, {g.N, g.O, pg.OH, pg.OW});
+  auto codes = u8_empty(op, {g.N, g.O, pg.OH, pg.OW});
+  const float *xp = x.data(), *wp = w.data(), *bp = has_bias ? b.data() : nullptr;
+  float* pp = pooled.mutable_data();
+  uint8_t* cp = codes.mutable_data();
+  float* yp = per_unit ? nullptr : y_whole.mutable_data();
+  {
+    py::gil_scoped_release nogil;
+    const int64_t in_n = g.OH * g.OW, out_n = pg.OH * pg.OW;
+    const PlanesSink pool = [&](int64_t plane0, int64_t planes, const float* y) {
+      max_forward_2x2_planes(y, pp + plane0 * out_n, cp + plane0 * out_n, planes, pg);
+    };
+    if (per_unit) {
+      conv2d_forward_per_unit(g, xp, wp, bp, true, pool);
+    } else {
+      conv2d_forward(g, xp, wp, bp, true, yp);
+      parallel_for(g.N * g.O, 16, [&](int64_t b0, int64_t e) { pool(b0, e - b0, yp + b0 * in_n); });
+    }
+  }
+  return py::make_tuple(pooled, codes);
 }
 
 // The gradients a backward op returns: each a new array, or None where not wanted.
@@ -256,6 +302,9 @@ void bind_conv2d(py::module_& m) {
         py::arg("stride") = one, py::arg("padding") = zero, py::arg("dilation") = one,
         py::arg("groups") = 1, py::arg("need_input_grad") = true,
         py::arg("need_weight_grad") = true, py::arg("need_bias_grad") = true);
+  m.def("conv2d_relu_max_pool2d_2x2", &relu_pool2x2_forward, py::arg("x"), py::arg("w"),
+        py::arg("bias") = py::none(), py::arg("stride") = one, py::arg("padding") = zero,
+        py::arg("dilation") = one, py::arg("groups") = 1);
   m.def("conv2d_max_pool2d_2x2_backward", &backward_through_pool2x2, py::arg("grad_y"),
         py::arg("codes"), py::arg("relu_y"), py::arg("x"), py::arg("w"), py::arg("stride") = one,
         py::arg("padding") = zero, py::arg("dilation") = one, py::arg("groups") = 1,

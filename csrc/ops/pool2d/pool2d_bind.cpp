@@ -308,6 +308,11 @@ void max_backward_2x2_planes(const float* gy, const uint8_t* code, const float* 
   kernels_for(g).max_backward_2x2(gy, code, relu_y, gx, planes, g);
 }
 
+void max_forward_2x2_planes(const float* x, float* y, uint8_t* code, int64_t planes,
+                            const Pool2dGeom& g) {
+  kernels_for(g).max_forward_2x2(x, y, code, planes, g);
+}
+
 void bind_pool2d(py::module_& m) {
   m.def("max_pool2d", &max_pool2d, py::arg("x"), py::arg("kernel_size"), py::arg("stride"),
         py::arg("padding"), py::arg("dilation"), py::arg("ceil_mode"), py::arg("return_indices"));

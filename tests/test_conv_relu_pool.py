@@ -1,8 +1,8 @@
-"""ops.conv2d_max_pool2d_2x2_backward: the fused conv + relu + 2x2 pool node's backward in one
-op. It must give the bits of max_pool2d_2x2_backward followed by conv2d_backward, on the path
-that makes the conv's gradient an image at a time (no input gradient, one input channel per
-group, 3x3 stride 1: the reference conv1) and on the fallback that makes it whole; and it must
-reject bad input before computing anything."""
+"""The fused conv + relu + 2x2 pool node's ops: ops.conv2d_relu_max_pool2d_2x2 (forward) and
+ops.conv2d_max_pool2d_2x2_backward. Each must give the bits of the ops it fuses, on the path
+that works a few planes at a time (the direct path: one input channel per group, stride 1;
+backward without an input gradient: the reference conv1) and on the fallback that makes the
+conv's output or gradient whole; and each must reject bad input before computing anything."""
 
 import numpy as np
 import pytest
@@ -26,16 +26,63 @@ def _bits(a):
     return None if a is None else a.view(np.uint32)
 
 
-@pytest.mark.parametrize("shape, out_ch, padding, groups, need_input_grad", [
-    ((64, 1, 28, 28), 32, 0, 1, False),   # the reference conv1: per image
+# (x shape, out channels, padding, groups, need_input_grad); the direct path works a few planes
+# at a time forward, and backward without an input gradient.
+CASES = [
+    ((64, 1, 28, 28), 32, 0, 1, False),   # the reference conv1
     ((13, 1, 17, 23), 8, 1, 1, False),    # padded, odd conv output (last row / column dropped)
-    ((11, 2, 10, 12), 6, 1, 2, False),    # groups of one channel: per image, group by group
-    ((5, 3, 12, 14), 8, 1, 1, False),     # 3 input channels: gy made whole
-    ((4, 1, 12, 12), 8, 0, 1, True),      # an input gradient: gy made whole
-])
+    ((11, 2, 10, 12), 6, 1, 2, False),    # groups of one channel: group by group
+    ((5, 3, 12, 14), 8, 1, 1, False),     # 3 input channels: output / gradient made whole
+    ((4, 1, 12, 12), 8, 0, 1, True),      # an input gradient: gradient made whole
+]
+
+
+@pytest.mark.parametrize("shape, out_ch, padding, groups, need_input_grad", CASES)
+def test_forward_equals_conv_relu_then_pool(isa, threads, rng, shape, out_ch, padding, groups,
+                                           need_input_grad):
+    x, w, y, pooled, codes, g = _forward(rng, shape, out_ch, padding, groups)
+    b = rng.standard_normal(out_ch).astype(np.float32)
+    b[::3] = -4.0
+    for n in (1, 2):
+        threads(n)
+        got, got_codes = ops.conv2d_relu_max_pool2d_2x2(x, w, b, padding=padding, groups=groups)
+        want, want_codes = ops.max_pool2d_2x2(ops.conv2d_relu(x, w, b, padding=padding,
+                                                              groups=groups))
+        np.testing.assert_array_equal(_bits(got), _bits(want))
+        np.testing.assert_array_equal(got_codes, want_codes)
+
+
+def test_forward_bad_input():
+    op = "conv2d_relu_max_pool2d_2x2"
+    x = np.zeros((2, 1, 8, 8), np.float32)
+    w = np.zeros((4, 1, 3, 3), np.float32)
+    with pytest.raises(ValueError, match=rf"{op}: bias must have shape \(4,\)"):
+        ops.conv2d_relu_max_pool2d_2x2(x, w, np.zeros(3, np.float32))
+    with pytest.raises(ValueError, match=rf"{op}: output size must be >= 1"):
+        ops.conv2d_relu_max_pool2d_2x2(x[:, :, :3, :3], w)  # conv output 1x1
+    with pytest.raises(ValueError, match=rf"{op}: x.shape\[1\] \(channels\) must equal"):
+        ops.conv2d_relu_max_pool2d_2x2(np.zeros((2, 2, 8, 8), np.float32), w)
+
+
+@pytest.mark.parametrize("args", [dict(), dict(stride=2), dict(padding=1), dict(padding="same"),
+                                  dict(dilation=2, padding=(1, 2)), dict(stride=(2, 3))])
+def test_conv2d_output_hw_is_the_conv_output_size(rng, args):
+    x = rng.standard_normal((1, 2, 11, 13)).astype(np.float32)
+    w = rng.standard_normal((3, 2, 3, 3)).astype(np.float32)
+    assert ops.conv2d_output_hw(x.shape, w.shape, **args) == ops.conv2d(x, w, **args).shape[2:]
+
+
+def test_conv2d_output_hw_none_where_conv2d_raises():
+    assert ops.conv2d_output_hw((1, 2, 2, 2), (3, 2, 3, 3)) is None  # kernel larger than input
+    assert ops.conv2d_output_hw((1, 2, 8, 8), (3, 2, 3)) is None
+    assert ops.conv2d_output_hw((1, 2, 8, 8), (3, 2, 3, 3), stride=2, padding="same") is None
+
+
+@pytest.mark.parametrize("shape, out_ch, padding, groups, need_input_grad", CASES)
 @pytest.mark.parametrize("with_relu", [True, False])
-def test_equals_pool_backward_then_conv_backward(isa, threads, rng, shape, out_ch, padding,
-                                                 groups, need_input_grad, with_relu):
+def test_backward_equals_pool_backward_then_conv_backward(isa, threads, rng, shape, out_ch,
+                                                          padding, groups, need_input_grad,
+                                                          with_relu):
     x, w, y, pooled, codes, g = _forward(rng, shape, out_ch, padding, groups)
     relu_y = pooled if with_relu else None
     for n in (1, 2):
