@@ -101,21 +101,34 @@ ConvGeom make_geom(const char* op, const py::array_t<float>& x, const py::array_
   return g;
 }
 
+// A forward op's inputs, checked, and its geometry.
+struct ForwardArgs {
+  ForwardArgs(const char* op, const py::handle& x_obj, const py::handle& w_obj,
+              const py::object& b_obj, const Ints& stride, const Ints& padding,
+              const Ints& dilation, int64_t groups)
+      : x(f32_input(op, "x", x_obj, 4)), w(f32_input(op, "w", w_obj, 4)),
+        has_bias(!b_obj.is_none()) {
+    if (has_bias) b = f32_input(op, "bias", b_obj, 1);
+    g = make_geom(op, x, w, stride, padding, dilation, groups);
+    if (has_bias && b.shape(0) != g.O) {
+      throw_value_error(op, ": bias must have shape (", g.O, ",) = (w.shape[0],), got ",
+                        shape_str(shape_of(b)));
+    }
+  }
+  const float* bias() const { return has_bias ? b.data() : nullptr; }
+  py::array_t<float> x, w;
+  bool has_bias;
+  py::array_t<float> b;  // empty without a bias
+  ConvGeom g{};
+};
+
 py::array_t<float> forward(const char* op, bool relu, const py::handle& x_obj,
                            const py::handle& w_obj, const py::object& b_obj, const Ints& stride,
                            const Ints& padding, const Ints& dilation, int64_t groups) {
-  auto x = f32_input(op, "x", x_obj, 4);
-  auto w = f32_input(op, "w", w_obj, 4);
-  py::array_t<float> b;
-  const bool has_bias = !b_obj.is_none();
-  if (has_bias) b = f32_input(op, "bias", b_obj, 1);
-  const ConvGeom g = make_geom(op, x, w, stride, padding, dilation, groups);
-  if (has_bias && b.shape(0) != g.O) {
-    throw_value_error(op, ": bias must have shape (", g.O, ",) = (w.shape[0],), got ",
-                      shape_str(shape_of(b)));
-  }
+  const ForwardArgs a(op, x_obj, w_obj, b_obj, stride, padding, dilation, groups);
+  const ConvGeom& g = a.g;
   auto y = f32_empty(op, {g.N, g.O, g.OH, g.OW});
-  const float *xp = x.data(), *wp = w.data(), *bp = has_bias ? b.data() : nullptr;
+  const float *xp = a.x.data(), *wp = a.w.data(), *bp = a.bias();
   float* yp = y.mutable_data();
   {
     py::gil_scoped_release nogil;
@@ -132,23 +145,15 @@ py::tuple relu_pool2x2_forward(const py::handle& x_obj, const py::handle& w_obj,
                                const py::object& b_obj, const Ints& stride, const Ints& padding,
                                const Ints& dilation, int64_t groups) {
   const char* op = "conv2d_relu_max_pool2d_2x2";
-  auto x = f32_input(op, "x", x_obj, 4);
-  auto w = f32_input(op, "w", w_obj, 4);
-  py::array_t<float> b;
-  const bool has_bias = !b_obj.is_none();
-  if (has_bias) b = f32_input(op, "bias", b_obj, 1);
-  const ConvGeom g = make_geom(op, x, w, stride, padding, dilation, groups);
-  if (has_bias && b.shape(0) != g.O) {
-    throw_value_error(op, ": bias must have shape (", g.O, ",) = (w.shape[0],), got ",
-                      shape_str(shape_of(b)));
-  }
+  const ForwardArgs a(op, x_obj, w_obj, b_obj, stride, padding, dilation, groups);
+  const ConvGeom& g = a.g;
   const Pool2dGeom pg = pool2x2_geometry(op, g.OH, g.OW);
   const bool per_unit = conv2d_forward_per_unit_ok(g);
   py::array_t<float> y_whole;
   if (!per_unit) y_whole = f32_empty(op, {g.N, g.O, g.OH, g.OW});
   auto pooled = f32_empty(op, {g.N, g.O, pg.OH, pg.OW});
   auto codes = u8_empty(op, {g.N, g.O, pg.OH, pg.OW});
-  const float *xp = x.data(), *wp = w.data(), *bp = has_bias ? b.data() : nullptr;
+  const float *xp = a.x.data(), *wp = a.w.data(), *bp = a.bias();
   float* pp = pooled.mutable_data();
   uint8_t* cp = codes.mutable_data();
   float* yp = per_unit ? nullptr : y_whole.mutable_data();
