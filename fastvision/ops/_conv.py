@@ -15,7 +15,7 @@ from fastvision import _C
 from fastvision.ops._args import as_f32, as_int, pair
 
 
-def _padding(op, padding, stride, dilation, w):
+def _padding(op, padding, stride, dilation, w_shape):
     """(ph, pw), or (top, bottom, left, right) for 'same' with an even dilated kernel."""
     if isinstance(padding, str):
         if padding == "valid":
@@ -23,10 +23,10 @@ def _padding(op, padding, stride, dilation, w):
         if padding == "same":
             if stride != (1, 1):
                 raise ValueError(f"{op}: padding='same' requires stride 1, got {stride}")
-            if w.ndim != 4:
+            if len(w_shape) != 4:
                 return (0, 0)  # C++ reports the shape error
             out = []
-            for d, k in zip(dilation, w.shape[2:]):
+            for d, k in zip(dilation, w_shape[2:]):
                 total = d * (k - 1)
                 out += [total // 2, total - total // 2]
             if out[0] == out[1] and out[2] == out[3]:
@@ -40,7 +40,7 @@ def _padding(op, padding, stride, dilation, w):
 def _args(op, w, stride, padding, dilation, groups):
     stride = pair(op, "stride", stride)
     dilation = pair(op, "dilation", dilation)
-    padding = _padding(op, padding, stride, dilation, w)
+    padding = _padding(op, padding, stride, dilation, w.shape)
     return stride, padding, dilation, as_int(op, "groups", groups)
 
 
@@ -96,10 +96,12 @@ def conv2d_output_hw(x_shape, w_shape, stride=1, padding=0, dilation=1):
     where they are not valid (conv2d then raises the error)."""
     op = "conv2d"
     try:
-        s, p, d, _ = _args(op, np.empty(w_shape, np.float32), stride, padding, dilation, 1)
+        if len(x_shape) != 4 or len(w_shape) != 4:
+            return None
+        s = pair(op, "stride", stride)
+        d = pair(op, "dilation", dilation)
+        p = _padding(op, padding, s, d, w_shape)
     except (TypeError, ValueError):
-        return None
-    if len(x_shape) != 4 or len(w_shape) != 4:
         return None
     pads = (p[0], p[0], p[1], p[1]) if len(p) == 2 else p
     hw = []
