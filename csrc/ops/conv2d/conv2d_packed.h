@@ -5,9 +5,9 @@
 
 #include <atomic>
 #include <cstdint>
-#include <cstdlib>
 #include <functional>
 #include <new>
+#include <stdexcept>
 #include <vector>
 
 #include "core/parallel.h"
@@ -56,28 +56,74 @@ class Scratch {
   float* p_;
 };
 
-// Hands the items [0, n) out one at a time to the pool's threads: on this shared machine a
-// thread slowed by other load just takes fewer. What an item computes never depends on the
-// thread that runs it (nor on the order), so the bits do not either.
-class Puller {
+// Hands the items [0, n) out one at a time to the pool's threads. Thread t first takes items
+// from the front of its own share [n t / T, n (t + 1) / T), then from the back of the other
+// shares: a thread slowed by other load on this shared machine just takes fewer, and
+// otherwise each thread keeps the same part of the batch from layer to layer, as the static
+// splits of parallel_for do (the items are in batch order). The two vCPUs here often sit on
+// different L3 caches (a cache line there and back ~300 ns, against ~60 ns on a shared L3);
+// with items handed out in turn, about half of what one layer's threads wrote was read by the
+// other thread in the next layer. Training step of the reference CNN, interleaved in-process
+// A/B (2 threads, AVX-512): 6.8 -> 6.0 ms in such phases, unchanged (~4.5 ms) otherwise.
+// What an item computes never depends on the thread that runs it (nor on the order), so the
+// bits do not either.
+class PullShares {
  public:
-  explicit Puller(int64_t n) : n_(n) {}
-  int64_t operator()() const {  // the next item, or -1
-    const int64_t i = next_.fetch_add(1, std::memory_order_relaxed);
-    return i < n_ ? i : -1;
+  PullShares(int64_t n, int T) : T_(T), share_(T) {
+    for (int t = 0; t < T; ++t) {
+      const uint64_t f = static_cast<uint64_t>(n * t / T), b = static_cast<uint64_t>(n * (t + 1) / T);
+      share_[t].store(b << 32 | f, std::memory_order_relaxed);
+    }
+  }
+  // Thread t's next item, or -1 when none is left.
+  int64_t next(int t) {
+    int64_t i;
+    if (take(t, true, &i)) return i;
+    for (int d = 1; d < T_; ++d) {
+      if (take((t + d) % T_, false, &i)) return i;
+    }
+    return -1;
   }
 
  private:
-  int64_t n_;
-  mutable std::atomic<int64_t> next_{0};
+  // One item from the front or the back of share s; (front, back) are packed in one word, so
+  // items are counted in 32 bits (run_pulled checks n).
+  bool take(int s, bool front, int64_t* i) {
+    uint64_t v = share_[s].load(std::memory_order_acquire);
+    for (;;) {
+      const uint64_t f = v & 0xffffffffu, b = v >> 32;
+      if (f >= b) return false;
+      const uint64_t nv = front ? (b << 32 | (f + 1)) : ((b - 1) << 32 | f);
+      if (share_[s].compare_exchange_weak(v, nv, std::memory_order_acq_rel)) {
+        *i = static_cast<int64_t>(front ? f : b - 1);
+        return true;
+      }
+    }
+  }
+
+  int T_;
+  std::vector<std::atomic<uint64_t>> share_;
+};
+
+// What a worker calls for its next item (-1: none left).
+class Puller {
+ public:
+  Puller(PullShares* s, int t) : s_(s), t_(t) {}
+  int64_t operator()() const { return s_->next(t_); }
+
+ private:
+  PullShares* s_;
+  int t_;
 };
 
 // worker(pull) runs once on each thread (its scratch buffers made once), pulling items.
 inline void run_pulled(int64_t n, const std::function<void(const Puller&)>& worker) {
-  const Puller pull(n);
-  const int64_t T = n < num_threads() ? n : num_threads();
+  if (n <= 0) return;
+  if (n > static_cast<int64_t>(0xffffffffu)) throw std::length_error("run_pulled: too many items");
+  const int T = static_cast<int>(n < num_threads() ? n : num_threads());
+  PullShares shares(n, T);
   parallel_for(T, 1, [&](int64_t b, int64_t e) {
-    for (int64_t t = b; t < e; ++t) worker(pull);
+    for (int64_t t = b; t < e; ++t) worker(Puller(&shares, static_cast<int>(t)));
   });
 }
 
