@@ -33,6 +33,7 @@
 
 #include "core/parallel.h"
 #include "ops/conv2d/conv2d.h"
+#include "ops/conv2d/conv2d_packed.h"
 #include "ops/conv2d/winograd.h"
 #include "ops/gemm/gemm.h"
 
@@ -203,19 +204,6 @@ void direct_weight_bias_images(const ConvGeom& g, const ImageGrad& gy_of, float*
   }
 }
 
-// out[i] = chunk 0's buf[i] + chunk 1's + ... in chunk order, element by element (any split of
-// the elements over threads gives the same bits).
-void sum_chunk_buffers(const std::vector<float>& buf, int64_t n_chunks, int64_t size,
-                       float* out) {
-  parallel_for(size, 4096, [&](int64_t b, int64_t e) {
-    for (int64_t i = b; i < e; ++i) {
-      float s = buf[i];
-      for (int64_t ch = 1; ch < n_chunks; ++ch) s += buf[ch * size + i];
-      out[i] = s;
-    }
-  });
-}
-
 }  // namespace
 
 bool conv2d_backward_per_image_ok(const ConvGeom& g, bool need_gx, bool need_gw) {
@@ -241,8 +229,8 @@ void conv2d_backward_per_image(const ConvGeom& g, const ImageGrad& gy_of, const 
                                 gw && padded ? pad.data() : nullptr);
     }
   });
-  if (gw != nullptr) sum_chunk_buffers(wbuf, n_chunks, wsize, gw);
-  if (gb != nullptr) sum_chunk_buffers(bbuf, n_chunks, g.O, gb);
+  if (gw != nullptr) conv_packed::sum_chunks(wbuf.data(), n_chunks, wsize, gw);
+  if (gb != nullptr) conv_packed::sum_chunks(bbuf.data(), n_chunks, g.O, gb);
 }
 
 void conv2d_backward(const ConvGeom& g, const float* gy, const float* x, const float* w,
@@ -339,8 +327,8 @@ void conv2d_backward(const ConvGeom& g, const float* gy, const float* x, const f
                                 wdirect && padded ? pad.data() : nullptr);
     }
   });
-  if (gw != nullptr) sum_chunk_buffers(wbuf, n_chunks, wsize, gw);
-  if (gb != nullptr) sum_chunk_buffers(bbuf, n_chunks, g.O, gb);
+  if (gw != nullptr) conv_packed::sum_chunks(wbuf.data(), n_chunks, wsize, gw);
+  if (gb != nullptr) conv_packed::sum_chunks(bbuf.data(), n_chunks, g.O, gb);
 }
 
 }  // namespace fv

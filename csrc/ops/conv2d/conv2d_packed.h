@@ -1,6 +1,7 @@
-// Shared pieces of the conv2d packed-GEMM drivers (conv2d_packed.cpp: forward and backward
-// data; conv2d_packed_wgrad.cpp: weight gradient): index maps, runs, scratch buffers, work
-// distribution. Non-ISA; included by those two driver files only.
+// Shared pieces of the conv2d drivers (conv2d_packed.cpp: forward and backward data;
+// conv2d_packed_wgrad.cpp: weight gradient; winograd.cpp and conv2d.cpp use the scratch
+// buffers, the work distribution and the chunk sums): index maps, runs, scratch buffers, work
+// distribution, chunk sums. Non-ISA; included by driver files only.
 #pragma once
 
 #include <atomic>
@@ -124,6 +125,19 @@ inline void run_pulled(int64_t n, const std::function<void(const Puller&)>& work
   PullShares shares(n, T);
   parallel_for(T, 1, [&](int64_t b, int64_t e) {
     for (int64_t t = b; t < e; ++t) worker(Puller(&shares, static_cast<int>(t)));
+  });
+}
+
+// out[i] = chunk 0's [i] + chunk 1's [i] + ... in chunk order (chunks `size` floats apart),
+// element by element, so any split of the elements over threads gives the same bits: the
+// weight gradients' fixed chunks summed. out may be chunk 0 itself.
+inline void sum_chunks(const float* chunks, int64_t n_chunks, int64_t size, float* out) {
+  parallel_for(size, 4096, [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) {
+      float s = chunks[i];
+      for (int64_t c = 1; c < n_chunks; ++c) s += chunks[c * size + i];
+      out[i] = s;
+    }
   });
 }
 

@@ -126,15 +126,7 @@ void conv2d_backward_weight_packed(const ConvGeom& g, const float* gy, const flo
       }
     }
   });
-  // Chunk buffers summed in chunk order, element by element.
-  parallel_for(wsize, 4096, [&](int64_t b, int64_t e) {
-    for (int64_t i = b; i < e; ++i) {
-      const float* wv = wbuf.get();
-      float s = wv[i];
-      for (int64_t c = 1; c < n_chunks; ++c) s += wv[c * wsize + i];
-      gw[i] = s;
-    }
-  });
+  sum_chunks(wbuf.get(), n_chunks, wsize, gw);
 }
 
 }  // namespace fv

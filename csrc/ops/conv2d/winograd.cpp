@@ -275,17 +275,21 @@ WinoLayout b_panels(int64_t C, int64_t T, int64_t nr) {
 // compute in steps of half a panel (their narrow edge tiles), so a block just past a step
 // computes up to a step of columns for nothing. Of the blocks up to twice the forward's tile
 // budget, this takes the one that computes the fewest columns over the span, of ties the one
-// nearest the budget (a single block would leave the other threads idle). Measured on the reference conv2 (9 tiles per image, 2 threads, AVX-512): the budget's
-// 3 images (27 tiles, 32 columns) against 7 (63, 64): data gradient 0.84 against 0.78 ms,
-// both gradients (fused, chunks of 8 images) 1.64 against 1.50; 14 images (126 tiles) 0.85.
+// nearest the budget (a single block would leave the other threads idle). Measured on the
+// reference conv2 (9 tiles per image, 2 threads, AVX-512): the budget's 3 images (27 tiles,
+// 32 columns) against 7 (63, 64): data gradient 0.84 against 0.78 ms, both gradients (fused,
+// chunks of 8 images) 1.64 against 1.50; 14 images (126 tiles) 0.85.
 int64_t adjoint_block_images(const WinoGeom& wg, int64_t span) {
   const int64_t per = wg.TH * wg.TW, step = sgemm_packing().nr / 2;
   const int64_t budget = block_tiles4(wg), most = 2 * budget / per;
-  auto off_budget = [&](int64_t b) { return b * per > budget ? b * per - budget : budget - b * per; };
+  auto off_budget = [&](int64_t b) {
+    return b * per > budget ? b * per - budget : budget - b * per;
+  };
   int64_t best = 1, best_cols = -1;
   for (int64_t b = 1; b <= (most < span ? most : span); ++b) {
     const int64_t cols = span / b * round_up(b * per, step) + round_up(span % b * per, step);
-    if (best_cols < 0 || cols < best_cols || (cols == best_cols && off_budget(b) < off_budget(best))) {
+    if (best_cols < 0 || cols < best_cols ||
+        (cols == best_cols && off_budget(b) < off_budget(best))) {
       best = b;
       best_cols = cols;
     }
@@ -353,7 +357,7 @@ WinoGeom make_wino(const Variant& v, int64_t N, int64_t C, int64_t H, int64_t W,
 }
 
 // dg[oc] = G^T dU[.][oc] G (F(4x4): G'^T dU G' / 576) for the O*C kernels; dU holds the E
-// planes of O*C sums. kLanes kernels at a time, as transform_weights_t.
+// planes of O*C sums. kLanes kernels at a time.
 template <int m>
 void weight_gradient_from_t(const float* dU, int64_t OC, float* gw) {
   constexpr int n = m + 2;
@@ -399,16 +403,10 @@ void weight_gradient_from(const Variant& v, const float* dU, int64_t OC, float* 
   }
 }
 
-// Chunks summed in chunk order into chunk 0's buffer (element by element, so any split over
-// threads gives the same bits), then dg = G^T dU G per (o, c).
+// Chunks summed in chunk order into chunk 0's buffer, then dg = G^T dU G per (o, c).
 void sum_chunks_to_weight_gradient(const Variant& v, float* dU, int64_t n_chunks, int64_t usize,
                                    int64_t OC, float* gw) {
-  parallel_for(usize, 4096, [&](int64_t b, int64_t e) {
-    for (int64_t ch = 1; ch < n_chunks; ++ch) {
-      const float* part = dU + ch * usize;
-      for (int64_t i = b; i < e; ++i) dU[i] += part[i];
-    }
-  });
+  conv_packed::sum_chunks(dU, n_chunks, usize, dU);
   weight_gradient_from(v, dU, OC, gw);
 }
 }  // namespace
