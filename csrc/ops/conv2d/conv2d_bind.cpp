@@ -18,7 +18,6 @@
 #include <string>
 
 #include "core/array.h"
-#include "core/parallel.h"
 #include "ops/conv2d/conv2d.h"
 #include "ops/conv2d/winograd.h"
 #include "ops/pool2d/pool2d.h"
@@ -159,7 +158,7 @@ py::tuple relu_pool2x2_forward(const py::handle& x_obj, const py::handle& w_obj,
   float* yp = per_unit ? nullptr : y_whole.mutable_data();
   {
     py::gil_scoped_release nogil;
-    const int64_t in_n = g.OH * g.OW, out_n = pg.OH * pg.OW;
+    const int64_t out_n = pg.OH * pg.OW;
     const PlanesSink pool = [&](int64_t plane0, int64_t planes, const float* y) {
       max_forward_2x2_planes(y, pp + plane0 * out_n, cp + plane0 * out_n, planes, pg);
     };
@@ -167,7 +166,7 @@ py::tuple relu_pool2x2_forward(const py::handle& x_obj, const py::handle& w_obj,
       conv2d_forward_per_unit(g, xp, wp, bp, true, pool);
     } else {
       conv2d_forward(g, xp, wp, bp, true, yp);
-      parallel_for(g.N * g.O, 16, [&](int64_t b0, int64_t e) { pool(b0, e - b0, yp + b0 * in_n); });
+      pool(0, g.N * g.O, yp);
     }
   }
   return py::make_tuple(pooled, codes);
@@ -229,9 +228,7 @@ void backward_through_pool2x2_nogil(const ConvGeom& g, const Pool2dGeom& pg, con
     }, xp, d.gwp, d.gbp);
     return;
   }
-  parallel_for(g.N * g.O, 16, [&](int64_t b, int64_t e) {
-    pool_backward(b, e - b, gy_whole + b * g.OH * g.OW);
-  });
+  pool_backward(0, g.N * g.O, gy_whole);
   conv2d_backward(g, gy_whole, xp, wp, d.gxp, d.gwp, d.gbp);
 }
 

@@ -88,15 +88,15 @@ FV_DECLARE_KERNELS(Pool2dKernels, pool2d_kernels);
 // gradient), from pool2d_bind.cpp. pool2x2_geometry: a 2x2 stride-2 floor-mode pool over H x W
 // (ValueError naming op when H or W < 2). check_pool_codes: ValueError naming op and the first
 // code > 3 (codes are indices into a window; checked before anything is written).
-// max_backward_2x2_planes: max_pool2d_2x2_backward's kernel over `planes` planes, on the
-// calling thread.
+// max_forward_2x2_planes / max_backward_2x2_planes: max_pool2d_2x2's and
+// max_pool2d_2x2_backward's work over `planes` planes, the planes split over the threads (on
+// the calling thread alone when called inside a parallel region).
 Pool2dGeom pool2x2_geometry(const char* op, int64_t H, int64_t W);
 void check_pool_codes(const char* op, const uint8_t* code, int64_t n);
-void max_backward_2x2_planes(const float* gy, const uint8_t* code, const float* relu_y, float* gx,
-                             int64_t planes, const Pool2dGeom& g);
-// max_pool2d_2x2's kernel over `planes` planes, on the calling thread.
 void max_forward_2x2_planes(const float* x, float* y, uint8_t* code, int64_t planes,
                             const Pool2dGeom& g);
+void max_backward_2x2_planes(const float* gy, const uint8_t* code, const float* relu_y, float* gx,
+                             int64_t planes, const Pool2dGeom& g);
 
 constexpr int kOutOfRange = 0, kInRange = 1, kOwnBlocks = 2;
 

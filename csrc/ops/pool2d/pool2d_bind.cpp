@@ -191,13 +191,9 @@ py::tuple max_pool2d_2x2(const py::handle& x_obj) {
   const float* xp = x.data();
   float* yp = y.mutable_data();
   uint8_t* cp = code.mutable_data();
-  const Pool2dKernels& kern = kernels_for(g);
   {
     py::gil_scoped_release nogil;
-    const int64_t in_n = H * W, out_n = g.OH * g.OW;
-    parallel_for(planes, grain(g), [&](int64_t b, int64_t e) {
-      kern.max_forward_2x2(xp + b * in_n, yp + b * out_n, cp + b * out_n, e - b, g);
-    });
+    max_forward_2x2_planes(xp, yp, cp, planes, g);
   }
   return py::make_tuple(y, code);
 }
@@ -233,13 +229,10 @@ py::array_t<float> max_pool2d_2x2_backward(const py::handle& gy_obj, const py::h
   const float* gyp = gy.data();
   const float* rp = relu_obj.is_none() ? nullptr : relu_y.data();
   float* gxp = gx.mutable_data();
-  const Pool2dKernels& kern = kernels_for(g);
-  py::gil_scoped_release nogil;
-  const int64_t in_n = H * W, out_n = g.OH * g.OW;
-  parallel_for(planes, grain(g), [&](int64_t b, int64_t e) {
-    kern.max_backward_2x2(gyp + b * out_n, cp + b * out_n, rp == nullptr ? nullptr : rp + b * out_n,
-                          gxp + b * in_n, e - b, g);
-  });
+  {
+    py::gil_scoped_release nogil;
+    max_backward_2x2_planes(gyp, cp, rp, gxp, planes, g);
+  }
   return gx;
 }
 
@@ -303,14 +296,23 @@ void check_pool_codes(const char* op, const uint8_t* code, int64_t n) {
   }
 }
 
-void max_backward_2x2_planes(const float* gy, const uint8_t* code, const float* relu_y, float* gx,
-                             int64_t planes, const Pool2dGeom& g) {
-  kernels_for(g).max_backward_2x2(gy, code, relu_y, gx, planes, g);
-}
-
 void max_forward_2x2_planes(const float* x, float* y, uint8_t* code, int64_t planes,
                             const Pool2dGeom& g) {
-  kernels_for(g).max_forward_2x2(x, y, code, planes, g);
+  const Pool2dKernels& kern = kernels_for(g);
+  const int64_t in_n = g.H * g.W, out_n = g.OH * g.OW;
+  parallel_for(planes, grain(g), [&](int64_t b, int64_t e) {
+    kern.max_forward_2x2(x + b * in_n, y + b * out_n, code + b * out_n, e - b, g);
+  });
+}
+
+void max_backward_2x2_planes(const float* gy, const uint8_t* code, const float* relu_y, float* gx,
+                             int64_t planes, const Pool2dGeom& g) {
+  const Pool2dKernels& kern = kernels_for(g);
+  const int64_t in_n = g.H * g.W, out_n = g.OH * g.OW;
+  parallel_for(planes, grain(g), [&](int64_t b, int64_t e) {
+    kern.max_backward_2x2(gy + b * out_n, code + b * out_n,
+                          relu_y == nullptr ? nullptr : relu_y + b * out_n, gx + b * in_n, e - b, g);
+  });
 }
 
 void bind_pool2d(py::module_& m) {
