@@ -44,8 +44,14 @@ class Pool {
     if (n <= 0) return;
     const int64_t max_chunks = std::max<int64_t>(1, n / std::max<int64_t>(1, grain));
     const int chunks = static_cast<int>(std::min<int64_t>(size_, max_chunks));
+    // Serial when there is one chunk or when nested: decided before touching run_mu_, which a
+    // nested call's own thread may hold (try_lock on a std::mutex the thread owns is undefined).
+    if (chunks <= 1 || t_in_parallel) {
+      fn(0, n);
+      return;
+    }
     std::unique_lock<std::mutex> run_lock(run_mu_, std::try_to_lock);
-    if (chunks <= 1 || t_in_parallel || !run_lock.owns_lock()) {
+    if (!run_lock.owns_lock()) {  // another thread's region is running: run serially
       fn(0, n);
       return;
     }
