@@ -19,6 +19,13 @@ and the extras (e.g. max-pool indices) are not differentiated. ctx.needs_input_g
 backward which gradients are wanted. Tensor.backward() walks the nodes reachable from the
 output in reverse topological order, sums the gradients flowing into each tensor, and adds
 them into the .grad of leaves that require grad (accumulating across calls, as torch).
+
+A leaf without a .grad gets a copy of its gradient, unless the engine knows the array is its
+own to give: a sum the engine made, or an array returned by a Function that sets
+`fresh_grads = True` (its backward returns new arrays it keeps no reference to, like the
+kernels' outputs) and returned for that input only. Then the array itself becomes .grad, as
+torch's AccumulateGrad takes a gradient nothing else holds: the reference model's ten
+parameter gradients are not copied every step.
 """
 
 import numpy as np
@@ -72,6 +79,8 @@ class Node:
 
 
 class Function:
+    fresh_grads = False  # see the module docstring: backward's arrays may become leaves' .grad
+
     @staticmethod
     def forward(ctx, *args, **kwargs):
         raise NotImplementedError
@@ -136,6 +145,11 @@ def _topological_order(root):
     return order
 
 
+def _owns_memory(a):
+    """A writeable C-contiguous array that is not a view (what a leaf's .grad may be)."""
+    return a.base is None and a.flags.c_contiguous and a.flags.writeable
+
+
 def backward(root, grad=None):
     """Accumulate d(root)/d(leaf) (times grad) into every reachable leaf's .grad."""
     from fastvision.tensor import Tensor
@@ -150,14 +164,14 @@ def backward(root, grad=None):
         grad = np.asarray(grad.data if isinstance(grad, Tensor) else grad, dtype=np.float32)
         if grad.shape != root.shape:
             raise ValueError(f"backward: grad must have shape {root.shape}, got {grad.shape}")
-    grads = {id(root): grad}
+    grads = {id(root): (grad, False)}  # id(tensor) -> (gradient, whether the engine owns it)
     for t in reversed(_topological_order(root)):
-        g = grads.pop(id(t), None)
+        g, owned = grads.pop(id(t), (None, False))
         if g is None:
             continue
         if t._node is None:  # a leaf: accumulate, as torch
             if t.grad is None:
-                t.grad = Tensor(np.array(g, dtype=np.float32, order="C"))
+                t.grad = Tensor(g if owned else np.array(g, dtype=np.float32, order="C"))
             else:
                 t.grad.data += g
             continue
@@ -165,11 +179,16 @@ def backward(root, grad=None):
         gin = node.fn.backward(node.ctx, g)
         if not isinstance(gin, tuple):
             gin = (gin,)
+        fresh = node.fn.fresh_grads
         for p, gp in zip(node.parents, gin):
             if p is None or not p.requires_grad or gp is None:
                 continue
-            gp = np.asarray(gp, dtype=np.float32)
-            if gp.shape != p.shape:
+            g32 = np.asarray(gp, dtype=np.float32)
+            if g32.shape != p.shape:
                 raise RuntimeError(f"{node.fn.__name__}.backward returned a gradient of shape "
-                                   f"{gp.shape} for an input of shape {p.shape}")
-            grads[id(p)] = grads[id(p)] + gp if id(p) in grads else gp
+                                   f"{g32.shape} for an input of shape {p.shape}")
+            if id(p) in grads:
+                grads[id(p)] = (grads[id(p)][0] + g32, True)  # a new array
+            else:  # owned: a fresh float32 array given to this input only
+                given = fresh and g32 is gp and sum(x is gp for x in gin) == 1
+                grads[id(p)] = (g32, given and _owns_memory(g32))

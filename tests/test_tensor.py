@@ -118,6 +118,70 @@ def test_gradients_accumulate_and_shared_subexpressions():
     assert x.grad.dtype == np.float32
 
 
+def _scale_function(fresh, keep=False, same_for_both=False, view=False):
+    """A Function of (a, b) -> 2a + 2b whose backward returns new arrays (declared fresh or
+    not), optionally keeping one, giving one array to both inputs, or giving views."""
+    made = []
+
+    class Scale(Function):
+        fresh_grads = fresh
+
+        @staticmethod
+        def forward(ctx, a, b):
+            return 2 * a + 2 * b
+
+        @staticmethod
+        def backward(ctx, grad):
+            ga = grad * np.float32(2)
+            gb = ga if same_for_both else grad * np.float32(2)
+            if view:
+                ga, gb = ga.reshape(-1).reshape(ga.shape), gb.reshape(-1).reshape(gb.shape)
+            if keep:
+                ctx.kept = ga
+            made[:] = [ga, gb]
+            return ga, gb
+
+    return Scale, made
+
+
+def test_leaf_grad_takes_a_fresh_gradient_without_copying_it_and_copies_any_other():
+    """A leaf's first .grad is the backward's own array where the Function declares
+    fresh_grads and gives that array to one input (no copy, as torch takes a gradient nothing
+    else holds); otherwise a copy, so writing into one .grad never changes anything else."""
+    def run(fn):
+        a = fv.tensor([1.0, 2.0], requires_grad=True)
+        b = fv.tensor([3.0, 4.0], requires_grad=True)
+        out = fn.apply(a, b)
+        out.sum().backward()
+        np.testing.assert_array_equal(a.grad.data, [2.0, 2.0])
+        np.testing.assert_array_equal(b.grad.data, [2.0, 2.0])
+        return a, b, out
+
+    fn, made = _scale_function(fresh=True)
+    a, b, _ = run(fn)
+    assert a.grad.data is made[0] and b.grad.data is made[1]
+
+    fn, made = _scale_function(fresh=False)  # the default: not declared
+    a, b, _ = run(fn)
+    assert not np.shares_memory(a.grad.data, made[0])
+
+    fn, made = _scale_function(fresh=True, same_for_both=True)
+    a, b, _ = run(fn)
+    assert not np.shares_memory(a.grad.data, b.grad.data)
+
+    fn, made = _scale_function(fresh=True, view=True)
+    a, b, _ = run(fn)
+    assert not np.shares_memory(a.grad.data, made[0])
+    a.grad.data += 1
+    np.testing.assert_array_equal(made[0], [2.0, 2.0])
+
+    # a gradient summed by the engine is its own: the leaf takes the sum
+    x = fv.tensor([1.0, 2.0], requires_grad=True)
+    (x * 2 + x * 3).sum().backward()
+    np.testing.assert_array_equal(x.grad.data, [5.0, 5.0])
+    assert x.grad.data.flags.c_contiguous and x.grad.data.base is None
+
+
 def test_backward_errors():
     x = fv.tensor([1.0, 2.0], requires_grad=True)
     with pytest.raises(RuntimeError, match="scalar"):

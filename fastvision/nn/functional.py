@@ -23,6 +23,8 @@ def _t(x):
 
 
 class _Conv2d(Function):
+    fresh_grads = True  # the kernel's new arrays (autograd: they become parameters' .grad)
+
     @staticmethod
     def forward(ctx, x, w, b, stride, padding, dilation, groups, fuse_relu):
         ctx.args = (stride, padding, dilation, groups)
@@ -65,6 +67,8 @@ class _Conv2dReLUMaxPool2d(Function):
     ops.conv2d_max_pool2d_2x2_backward): on the direct path (the reference conv1) the conv's
     full-size output, and without an input gradient its gradient, are made a few planes at a
     time in cache, never whole."""
+
+    fresh_grads = True  # the kernels' new arrays
 
     @staticmethod
     def forward(ctx, x, w, b, conv_args, pool_args):
@@ -117,6 +121,8 @@ def conv2d_relu_max_pool2d(input, weight, bias=None, stride=1, padding=0, dilati
 
 
 class _Linear(Function):
+    fresh_grads = True  # the kernel's new arrays
+
     @staticmethod
     def forward(ctx, x, w, b, fuse_relu):
         y = (ops.linear_relu if fuse_relu else ops.linear)(x, w, b)
