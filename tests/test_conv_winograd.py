@@ -110,6 +110,9 @@ CASES = [
     # F(4x4)'s data gradient as the forward's adjoint (the first two cases too: fewer forward
     # tiles than gx tiles) with more output channels than one K block (its GEMM depth)
     (2, 16, 520, 9, 9, (0, 0, 0, 0)),
+    # F(4x4)'s transformed weights past kLocalWeightFloats (36 x 180 x 182 > 2^20 floats):
+    # one copy shared by the threads instead of one per thread (forward and data gradient)
+    (3, 180, 180, 6, 6, (1, 0, 0, 1)),
 ]
 
 
@@ -144,7 +147,7 @@ def test_small_integers_exact_on_every_isa(rng, algo, case):
         fv.set_isa(before)
 
 
-@pytest.mark.parametrize("case", [CASES[0], CASES[2], CASES[3]])
+@pytest.mark.parametrize("case", [CASES[0], CASES[2], CASES[3], CASES[8]])
 def test_one_vs_two_threads_bitwise(isa, threads, rng, algo, case):
     N, C, O, H, W, pad4 = case
     x = rng.standard_normal((N, C, H, W)).astype(np.float32)

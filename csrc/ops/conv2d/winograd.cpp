@@ -16,6 +16,7 @@
 
 #include <atomic>
 #include <new>
+#include <optional>
 
 #include "core/buffer_cache.h"
 #include "core/parallel.h"
@@ -43,7 +44,7 @@ const Variant kF4{4, 36, &kWino4};
 
 std::atomic<int> g_algo{static_cast<int>(ConvAlgo::auto_select)};
 
-// A call-wide buffer (transformed and packed weights, the weight gradient's chunk sums) from
+// A call-wide buffer (the weight gradient's chunk sums, big transformed weights) from
 // the caching allocator: reused warm from call to call like the outputs, and given back by
 // fastvision.empty_cache() (a thread's grow-only Scratch would keep a big layer's buffer
 // for good).
@@ -232,29 +233,59 @@ struct WeightSteps<4> {
 // across kernels (this file is built for the baseline ISA: SSE2's 4 lanes on x86-64).
 constexpr int kLanes = 16;
 
+// Transformed weights up to this size (floats: 4 MB, F(4x4)'s 36 planes of up to ~170 x 170
+// filters; the reference conv3's take 0.6 MB) get one copy per thread, in the thread's
+// scratch; bigger ones one shared copy (a thread's scratch is never given back, and their
+// GEMMs do more work per weight).
+constexpr int64_t kLocalWeightFloats = int64_t{1} << 20;
+
 // The E transformed weight matrices U_e of the conv's w (O x C x 3 x 3) for `mode`, each in
-// sgemm's packed A layout (P rows: O forward, C for the data gradient), a_size floats apart:
-// made once per call by the ISA's weight_transform, which writes the packed panels directly.
+// sgemm's packed A layout (P rows: O forward, C for the data gradient), a_size floats apart,
+// written directly by the ISA's weight_transform. Up to kLocalWeightFloats, each thread that
+// runs a pass's GEMMs makes its own copy (for_thread(), on its first work item) in its
+// scratch, where it stays from call to call, instead of the threads splitting one shared
+// copy: the GEMMs read U over and over, and reading what the other core wrote is slow when
+// this machine's two vCPUs sit in different core complexes (a cross-core handoff ~490 ns
+// instead of ~155). Measured on the reference model's training step (per-step interleaved
+// A/B): 0.16-0.36 ms per step faster then, within 0.02 ms otherwise (each thread transforms
+// all of U). A per-thread copy from the caching allocator measured 0.1-0.5 ms SLOWER than the
+// shared one: its blocks move between the threads, so the transform's writes fetch lines
+// from the other core. The same bits every way: one transform, whichever thread runs it.
 class PackedWeights {
  public:
   PackedWeights(const Variant& v, const float* w, int64_t O, int64_t C, WinoWeights mode)
-      : rows_(mode == WinoWeights::forward ? O : C),
+      : k_(v.kernels->cpu()), w_(w), O_(O), C_(C), mode_(mode),
+        rows_(mode == WinoWeights::forward ? O : C),
         depth_(mode == WinoWeights::forward ? C : O),
-        a_size_(sgemm_packed_a_size(rows_, depth_)),
-        buf_(v.E * a_size_) {
-    const WinogradKernels& k = v.kernels->cpu();
-    const GemmPacking pk = sgemm_packing();
-    float* U = buf_.get();
-    const int64_t a_size = a_size_;
-    parallel_for(ceil_div(rows_, pk.mr) * depth_, 16, [&](int64_t b, int64_t e) {
-      k.weight_transform(w, O, C, mode, pk.mr, pk.kc, a_size, b, e, U);
-    });
+        a_size_(sgemm_packed_a_size(rows_, depth_)), floats_(v.E * a_size_) {
+    if (floats_ > kLocalWeightFloats) {
+      float* U = shared_.emplace(floats_).get();
+      parallel_for(items(), 16, [&](int64_t b, int64_t e) { transform(b, e, U); });
+    }
   }
-  const float* element(int e) const { return buf_.get() + e * a_size_; }
+  // U_e is at for_thread() + e * a_size(): the shared copy, or this thread's (made by the
+  // first call of the pass, in scratch slot 3; call it inside the pass's worker only).
+  const float* for_thread() const {
+    if (shared_) return shared_->get();
+    const Scratch mine(3, floats_);
+    transform(0, items(), mine.get());
+    return mine.get();
+  }
+  int64_t a_size() const { return a_size_; }
 
  private:
-  int64_t rows_, depth_, a_size_;
-  CallBuffer buf_;
+  int64_t items() const { return ceil_div(rows_, sgemm_packing().mr) * depth_; }
+  void transform(int64_t i0, int64_t i1, float* U) const {
+    const GemmPacking pk = sgemm_packing();
+    k_.weight_transform(w_, O_, C_, mode_, pk.mr, pk.kc, a_size_, i0, i1, U);
+  }
+
+  const WinogradKernels& k_;
+  const float* w_;
+  int64_t O_, C_;
+  WinoWeights mode_;
+  int64_t rows_, depth_, a_size_, floats_;
+  std::optional<CallBuffer> shared_;  // none when each thread has its own
 };
 
 // Pads a plane stride off multiples of 1 KB by 16 floats (64 B), so the 16 planes fall in
@@ -321,7 +352,9 @@ void run_forward(const Variant& var, const WinoGeom& wg, const float* in, const 
   const int64_t b_size = packed ? 0 : kc * round_up(T, pk.nr) + 64;
   conv_packed::run_pulled(ceil_div(total, T), [&](const conv_packed::Puller& pull) {
     const Scratch V(0, E * lay_v.es + 64), M(1, E * lay_m.es), B(2, b_size);
+    const float* u = nullptr;  // made on this thread's first block
     for (int64_t b = pull(); b >= 0; b = pull()) {
+      if (u == nullptr) u = U.for_thread();
       const int64_t t0 = b * T, cnt = min64(T, total - t0);
       if (adjoint) {
         k.dy_transform(&wg, in, t0, cnt, V.get(), &lay_v);
@@ -329,7 +362,7 @@ void run_forward(const Variant& var, const WinoGeom& wg, const float* in, const 
         k.input_transform(&wg, in, t0, cnt, V.get(), &lay_v);
       }
       for (int e = 0; e < E; ++e) {
-        const float* ue = U.element(e);
+        const float* ue = u + e * U.a_size();
         float* me = M.get() + e * lay_m.es;
         if (packed) {
           sgemm_packed_block(O, cnt, C, ue, V.get() + e * lay_v.es, false, true, me, ldt);
@@ -509,7 +542,9 @@ void conv2d_backward_winograd(const ConvGeom& g, const float* gy, const float* x
   const CallBuffer dU(n_chunks * usize);
   conv_packed::run_pulled(n_chunks, [&](const conv_packed::Puller& pull) {
     const Scratch D(0, E * lay_d.es + 64), M(1, E * lay_m.es), V(2, E * lay_v.es);
+    const float* u = nullptr;  // made on this thread's first chunk
     for (int64_t ch = pull(); ch >= 0; ch = pull()) {
+      if (u == nullptr) u = U.for_thread();
       const int64_t n_end = min64(g.N, (ch + 1) * kChunk);
       float* dUc = dU.get() + ch * usize;
       for (int64_t n0 = ch * kChunk; n0 < n_end; n0 += block_images) {
@@ -518,7 +553,7 @@ void conv2d_backward_winograd(const ConvGeom& g, const float* gy, const float* x
         k.input_transform(&wg, x, t0, cnt, V.get(), &lay_v);
         for (int e = 0; e < E; ++e) {  // both GEMMs of element e while its D is in L1
           const float* de = D.get() + e * lay_d.es;
-          sgemm_packed_block(C, cnt, O, U.element(e), de, false, true,
+          sgemm_packed_block(C, cnt, O, u + e * U.a_size(), de, false, true,
                              M.get() + e * lay_m.es, ldt);
           for (int64_t j = 0; j < cnt; j += nr) {
             const int64_t off = j / nr;
