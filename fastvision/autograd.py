@@ -180,6 +180,11 @@ def backward(root, grad=None):
         if not isinstance(gin, tuple):
             gin = (gin,)
         fresh = node.fn.fresh_grads
+        if fresh:  # arrays returned for more than one input are not the engine's to give
+            seen, shared = set(), set()
+            for gp in gin:
+                if gp is not None:
+                    (shared if id(gp) in seen else seen).add(id(gp))
         for p, gp in zip(node.parents, gin):
             if p is None or not p.requires_grad or gp is None:
                 continue
@@ -190,5 +195,5 @@ def backward(root, grad=None):
             if id(p) in grads:
                 grads[id(p)] = (grads[id(p)][0] + g32, True)  # a new array
             else:  # owned: a fresh float32 array given to this input only
-                given = fresh and g32 is gp and sum(x is gp for x in gin) == 1
+                given = fresh and g32 is gp and id(gp) not in shared
                 grads[id(p)] = (g32, given and _owns_memory(g32))
