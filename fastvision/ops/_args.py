@@ -27,6 +27,14 @@ def as_f32(op: str, name: str, x) -> np.ndarray:
     return np.ascontiguousarray(arr, dtype=np.float32)
 
 
+def as_codes(codes):
+    """2x2 max-pool window codes: a uint8 array made C-contiguous (a copy only when needed);
+    anything else passes unchanged, for the binding's TypeError naming the op."""
+    if isinstance(codes, np.ndarray) and codes.dtype == np.uint8:
+        return np.ascontiguousarray(codes)
+    return codes
+
+
 def check_inplace_f32(op: str, name: str, x) -> np.ndarray:
     """In-place arguments must already be float32, C-contiguous and writeable."""
     if not isinstance(x, np.ndarray):

@@ -9,10 +9,8 @@ kernel the extra row/column of padding goes at the bottom/right, as torch does).
 Shape and value rules are checked in C++ (csrc/ops/conv2d/conv2d_bind.cpp).
 """
 
-import numpy as np
-
 from fastvision import _C
-from fastvision.ops._args import as_f32, as_int, pair
+from fastvision.ops._args import as_codes, as_f32, as_int, pair
 
 
 def _padding(op, padding, stride, dilation, w_shape):
@@ -123,8 +121,7 @@ def conv2d_max_pool2d_2x2_backward(grad_y, codes, x, w, stride=1, padding=0, dil
     group, stride 1: the reference conv1), the conv's full-size gradient is made an image at a
     time in cache instead of written and read back whole."""
     op = "conv2d_max_pool2d_2x2_backward"
-    if isinstance(codes, np.ndarray) and codes.dtype == np.uint8:
-        codes = np.ascontiguousarray(codes)  # other dtypes: a TypeError from the binding
+    codes = as_codes(codes)
     gy = as_f32(op, "grad_y", grad_y)
     relu_y = None if relu_y is None else as_f32(op, "relu_y", relu_y)
     x = as_f32(op, "x", x)

@@ -10,7 +10,7 @@ C++ (csrc/ops/pool2d/pool2d_bind.cpp).
 import numpy as np
 
 from fastvision import _C
-from fastvision.ops._args import as_f32, as_int, pair
+from fastvision.ops._args import as_codes, as_f32, as_int, pair
 
 
 def _shape(op, name, shape):
@@ -63,9 +63,7 @@ def max_pool2d_2x2_backward(grad_y, codes, input_shape, relu_y=None):
     output), grad_y counts only where relu_y > 0: relu_backward applied on the pooled side,
     the same values as relu_backward(max_pool2d_backward(grad_y, ...), relu output)."""
     op = "max_pool2d_2x2_backward"
-    if isinstance(codes, np.ndarray) and codes.dtype == np.uint8:
-        codes = np.ascontiguousarray(codes)  # other dtypes: a TypeError from the binding
-    return _C.max_pool2d_2x2_backward(as_f32(op, "grad_y", grad_y), codes,
+    return _C.max_pool2d_2x2_backward(as_f32(op, "grad_y", grad_y), as_codes(codes),
                                       _shape(op, "input_shape", input_shape),
                                       None if relu_y is None else as_f32(op, "relu_y", relu_y))
 

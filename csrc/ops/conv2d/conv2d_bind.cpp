@@ -235,7 +235,7 @@ void backward_through_pool2x2_nogil(const ConvGeom& g, const Pool2dGeom& pg, con
 // The gradients of max_pool2d_2x2(relu(conv2d(x, w, b))) (the fused node's backward) from the
 // pooled gradient, the pool's codes and (optional) the pooled relu output, which masks it as
 // max_pool2d_2x2_backward's relu_y does. Where conv2d_backward_per_image_ok, the conv's gy is
-// made an image at a time into a cached buffer (conv1's: 86 KB instead of 5.5 MB written and
+// made an image at a time into a per-thread buffer (conv1's: 86 KB instead of 5.5 MB written and
 // read back); otherwise whole, then conv2d_backward. Either way the bits of
 // max_pool2d_2x2_backward followed by conv2d_backward.
 py::tuple backward_through_pool2x2(const py::handle& gy_obj, const py::handle& code_obj,
