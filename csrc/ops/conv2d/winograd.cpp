@@ -14,6 +14,7 @@
 // them together (conv2d_backward_winograd), transforming gy once, with the same bits.
 #include "ops/conv2d/winograd.h"
 
+#include <algorithm>
 #include <atomic>
 #include <new>
 #include <optional>
@@ -300,6 +301,24 @@ WinoLayout b_panels(int64_t C, int64_t T, int64_t nr) {
   return WinoLayout{nr, C * nr, nr, pad_plane(round_up(T, nr) * C)};
 }
 
+// The GEMM micro-kernels compute whole vectors of a packed B panel's columns, also past the
+// block's last tile (those sums are dropped), so those columns must hold finite, normal
+// values: stale scratch there held denormals, and every FMA over one takes a slow microcode
+// path. F(4x4)'s transforms write zeros up to their vector width themselves (winograd.h);
+// F(2x2)'s chunks do not line up with vectors, so its last partial panel is zeroed here, in
+// each of the E planes' C rows: [cnt % nr, nr).
+void zero_panel_tail(float* V, const WinoLayout& lay, int E, int64_t C, int64_t cnt) {
+  const int64_t used = cnt % lay.panel_w;
+  if (used == 0) return;
+  const int64_t panel = cnt / lay.panel_w;
+  for (int e = 0; e < E; ++e) {
+    for (int64_t c = 0; c < C; ++c) {
+      float* row = V + e * lay.es + panel * lay.panel_stride + c * lay.c_stride;
+      std::fill(row + used, row + lay.panel_w, 0.0f);
+    }
+  }
+}
+
 // Images per block of the adjoint passes (blocks are whole images: their windows overlap
 // across tiles), over `span` images cut into such blocks (the whole batch, or the fused pass's
 // weight-gradient chunk). A block's tiles are its GEMMs' columns, which the micro-kernels
@@ -361,6 +380,7 @@ void run_forward(const Variant& var, const WinoGeom& wg, const float* in, const 
       } else {
         k.input_transform(&wg, in, t0, cnt, V.get(), &lay_v);
       }
+      if (packed && var.m == 2) zero_panel_tail(V.get(), lay_v, E, C, cnt);
       for (int e = 0; e < E; ++e) {
         const float* ue = u + e * U.a_size();
         float* me = M.get() + e * lay_m.es;

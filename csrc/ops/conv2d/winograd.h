@@ -99,7 +99,9 @@ FV_DECLARE_KERNELS(WinogradKernels, winograd_kernels);
 // F(4x4, 3x3): the same entry points with 36 tile elements (e = 6a + b), tiles of 4x4 outputs,
 // M and the transforms in the integer-scaled form of winograd4_inl.h (the output transform
 // scales by 1/576 last). Blocks need not be whole tile rows; layouts' panel_w must be a multiple of
-// 16 (a chunk of lanes never crosses a panel).
+// 16 (a chunk of lanes never crosses a panel). Its input and dy transforms also write 0 to the
+// lanes past the block's last tile, up to the next multiple of the vector width: the GEMM
+// micro-kernels read whole vectors of a packed panel (see zero_panel_tail in winograd.cpp).
 FV_DECLARE_KERNELS(WinogradKernels, winograd4_kernels);
 
 // Which convolution algorithm 3x3 stride-1 layers use (fastvision.set_conv_algorithm):

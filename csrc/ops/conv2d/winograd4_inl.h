@@ -256,9 +256,9 @@ void input_transform_t(const WinoGeom* g, const float* x, int64_t t0, int64_t T,
   using P = GatherPlan<Vec, 6>;
   const int64_t H = g->H, W = g->W, HW = H * W, cs = lay->c_stride, es = lay->es;
   auto make = [&](int64_t j, int64_t n) { return P(g, t0, j, n, x, g->C, H, W, g->pt, g->pl); };
+  const typename Vec::K whole = Vec::mask(0, Vec::L);  // lanes past the block's tiles: 0
   auto body = [&](const P& p, int64_t c) {
     const float* src = p.src + c * HW;
-    const typename Vec::K all = Vec::mask(0, p.cnt);
     F win[36];
     windows<Vec, 6>(p, src, W, win);
     F t[6][6];  // t[a][col] = (B^T d)[a][col]
@@ -272,7 +272,7 @@ void input_transform_t(const WinoGeom* g, const float* x, int64_t t0, int64_t T,
     for (int a = 0; a < 6; ++a) {
       F v[6];
       bt6<Vec>(t[a], v);
-      for (int b = 0; b < 6; ++b) Vec::store(dst + (a * 6 + b) * es, all, v[b]);
+      for (int b = 0; b < 6; ++b) Vec::store(dst + (a * 6 + b) * es, whole, v[b]);
     }
   };
   run_plans<P, Vec>(T, g->C, make, body);
@@ -348,9 +348,9 @@ void dy_transform_t(const WinoGeom* g, const float* dy, int64_t t0, int64_t T, f
   using P = GatherPlan<Vec, 4>;
   const int64_t OH = g->OH, OW = g->OW, cs = lay->c_stride, es = lay->es;
   auto make = [&](int64_t j, int64_t n) { return P(g, t0, j, n, dy, g->O, OH, OW, 0, 0); };
+  const typename Vec::K whole = Vec::mask(0, Vec::L);  // lanes past the block's tiles: 0
   auto body = [&](const P& p, int64_t o) {
     const float* src = p.src + o * OH * OW;
-    const typename Vec::K all = Vec::mask(0, p.cnt);
     F win[16];
     windows<Vec, 4>(p, src, OW, win);
     F q[6][4];  // q[a][col] = (A' dy)[a][col]
@@ -364,7 +364,7 @@ void dy_transform_t(const WinoGeom* g, const float* dy, int64_t t0, int64_t T, f
     for (int a = 0; a < 6; ++a) {
       F w[6];
       a6<Vec>(q[a], w);
-      for (int b = 0; b < 6; ++b) Vec::store(dst + (a * 6 + b) * es, all, w[b]);
+      for (int b = 0; b < 6; ++b) Vec::store(dst + (a * 6 + b) * es, whole, w[b]);
     }
   };
   run_plans<P, Vec>(T, g->O, make, body);
