@@ -71,8 +71,12 @@ struct VecAvx512 {
     }
   }
   // The inverse of windows(): rows 2h, 2h + 1 of each lane come out of a transpose of
-  // z[16h .. 16h + 16) and are added into dst row by row (masked: nothing outside the
-  // tensor is touched), lane by lane.
+  // z[16h .. 16h + 16) and are added into dst (masked: nothing outside the tensor is
+  // touched), lane by lane. A lane loads all its rows before it stores any: a row's masked
+  // 32-byte store spans the next row's start wherever ld < 8 (the reference conv3's 5x5
+  // planes) and a load it overlaps waits until the store retires (no forwarding from masked
+  // stores): perf had those waits at most of the transform's time there. Rows hold distinct
+  // elements, so the order of the adds is the same.
   template <int R>
   static void add_windows(float* dst, const int32_t* idx, const uint8_t* lane_rows, int64_t ld,
                           const F* z) {
@@ -80,14 +84,15 @@ struct VecAvx512 {
     F t[R / 2][16];
     for (int h = 0; h < R / 2; ++h) transpose16(z + 16 * h, t[h]);
     for (int i = 0; i < 16; ++i) {
-      for (int h = 0; h < R / 2; ++h) {
-        float* d = dst + idx[i] + 2 * h * ld;
-        const __mmask8 m0 = lane_rows[(2 * h) * 16 + i], m1 = lane_rows[(2 * h + 1) * 16 + i];
-        const __m256 r0 = _mm512_castps512_ps256(t[h][i]);
-        const __m256 r1 = _mm512_extractf32x8_ps(t[h][i], 1);
-        _mm256_mask_storeu_ps(d, m0, _mm256_add_ps(_mm256_maskz_loadu_ps(m0, d), r0));
-        _mm256_mask_storeu_ps(d + ld, m1, _mm256_add_ps(_mm256_maskz_loadu_ps(m1, d + ld), r1));
+      __m256 sum[R];
+      __mmask8 m[R];
+      for (int r = 0; r < R; ++r) {
+        m[r] = lane_rows[r * 16 + i];
+        const __m256 add = r % 2 == 0 ? _mm512_castps512_ps256(t[r / 2][i])
+                                      : _mm512_extractf32x8_ps(t[r / 2][i], 1);
+        sum[r] = _mm256_add_ps(_mm256_maskz_loadu_ps(m[r], dst + idx[i] + r * ld), add);
       }
+      for (int r = 0; r < R; ++r) _mm256_mask_storeu_ps(dst + idx[i] + r * ld, m[r], sum[r]);
     }
   }
   static void store_tile(float* d, int64_t ld, const float* s, int rows, int cols) {
