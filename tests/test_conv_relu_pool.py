@@ -31,6 +31,10 @@ def _bits(a):
 CASES = [
     ((64, 1, 28, 28), 32, 0, 1, False),   # the reference conv1
     ((13, 1, 17, 23), 8, 1, 1, False),    # padded, odd conv output (last row / column dropped)
+    ((3, 1, 34, 34), 7, 0, 1, False),     # rows of 32 (AVX-512: the widest fused in registers);
+                                          # 7 channels: register blocks of 4, 2 and 1
+    ((2, 1, 36, 37), 3, 0, 1, False),     # rows of 35: conv planes pooled after the kernel
+    ((3, 1, 9, 4), 5, 0, 1, False),       # 2 columns, 7 rows: one pooled column
     ((11, 2, 10, 12), 6, 1, 2, False),    # groups of one channel: group by group
     ((5, 3, 12, 14), 8, 1, 1, False),     # 3 input channels: output / gradient made whole
     ((4, 1, 12, 12), 8, 0, 1, True),      # an input gradient: gradient made whole
@@ -50,6 +54,20 @@ def test_forward_equals_conv_relu_then_pool(isa, threads, rng, shape, out_ch, pa
                                                               groups=groups))
         np.testing.assert_array_equal(_bits(got), _bits(want))
         np.testing.assert_array_equal(got_codes, want_codes)
+
+
+@pytest.mark.parametrize("shape", [(2, 1, 28, 28), (2, 1, 40, 40)])
+def test_forward_nan_and_no_bias(isa, rng, shape):
+    # NaN wins its window (max_pool2d_2x2's rule) and keeps its code; no bias on either path.
+    x = rng.standard_normal(shape).astype(np.float32)
+    x[0, 0, 5, 7] = np.nan
+    x[1, 0, 10, 3:6] = np.nan
+    w = rng.standard_normal((6, 1, 3, 3)).astype(np.float32)
+    got, got_codes = ops.conv2d_relu_max_pool2d_2x2(x, w)
+    want, want_codes = ops.max_pool2d_2x2(ops.conv2d_relu(x, w))
+    assert np.isnan(got).any()
+    np.testing.assert_array_equal(_bits(got), _bits(want))
+    np.testing.assert_array_equal(got_codes, want_codes)
 
 
 def test_forward_bad_input():

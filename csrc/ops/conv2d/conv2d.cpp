@@ -70,9 +70,16 @@ int64_t batch_images(const ConvGeom& g, int64_t cap) {
   return nb;
 }
 
-// y, or with a sink each unit's planes go to a thread buffer and then to the sink.
+// Where the output goes: y; or with a sink each unit's planes go to a thread buffer and then
+// to the sink; or with `pool` (relu on) the fused kernel writes each unit's pooled planes and
+// codes.
+struct PoolOut {
+  float* pooled;
+  uint8_t* codes;
+};
 void forward_direct(const ConvGeom& g, const float* x, const float* w, const float* bias,
-                    bool relu, float* y, const PlanesSink* sink = nullptr) {
+                    bool relu, float* y, const PlanesSink* sink = nullptr,
+                    const PoolOut* pool = nullptr) {
   const ConvKernels& k = kConv.cpu();
   const int64_t Og = g.Og(), P = g.P();
   const int64_t n_oc = (Og + kDirectOc - 1) / kDirectOc;
@@ -99,6 +106,12 @@ void forward_direct(const ConvGeom& g, const float* x, const float* w, const flo
       }
       const int64_t o0 = grp * Og + oc * kDirectOc;
       const int64_t cnt = Og - oc * kDirectOc < kDirectOc ? Og - oc * kDirectOc : kDirectOc;
+      if (pool != nullptr) {
+        const int64_t PP = (g.OH / 2) * (g.OW / 2), at = (n * g.O + o0) * PP;
+        k.direct_c1_relu_pool2x2(plane, Wp, w + o0 * 9, bias ? bias + o0 : nullptr, cnt, g.OH,
+                                 g.OW, pool->pooled + at, pool->codes + at, PP);
+        continue;
+      }
       float* out = sink != nullptr ? ybuf.data() : y + (n * g.O + o0) * P;
       k.direct_c1(plane, Hp, Wp, w + o0 * g.kh * g.kw, bias ? bias + o0 : nullptr, cnt, g.kh,
                   g.kw, g.OH, g.OW, relu, out, P);
@@ -130,6 +143,17 @@ bool conv2d_forward_per_unit_ok(const ConvGeom& g) {
 void conv2d_forward_per_unit(const ConvGeom& g, const float* x, const float* w, const float* bias,
                              bool relu, const PlanesSink& sink) {
   forward_direct(g, x, w, bias, relu, nullptr, &sink);
+}
+
+bool conv2d_relu_pool2x2_fused_ok(const ConvGeom& g) {
+  return conv2d_forward_per_unit_ok(g) && kConv.cpu().direct_c1_relu_pool2x2 != nullptr &&
+         g.kh == 3 && g.kw == 3 && g.OH >= 2 && g.OW >= 2 && g.OW <= kPoolFusedMaxOW;
+}
+
+void conv2d_relu_pool2x2_fused(const ConvGeom& g, const float* x, const float* w,
+                               const float* bias, float* pooled, uint8_t* codes) {
+  const PoolOut pool{pooled, codes};
+  forward_direct(g, x, w, bias, true, nullptr, nullptr, &pool);
 }
 
 void conv2d_forward(const ConvGeom& g, const float* x, const float* w, const float* bias,

@@ -93,7 +93,20 @@ struct ConvKernels {
   //   than gathers, and the same bits.
   void (*copy_panel)(const float* src, const int32_t* ra, int64_t na, const int32_t* lo,
                      const int32_t* hi, const int32_t* rel, int64_t nruns, int64_t nr, float* dst);
+  // direct_c1 for a 3x3 kernel with the relu on, followed by a 2x2 stride-2 max pool with
+  // codes (max_pool2d_2x2's rule), in registers: the conv's rows are made two at a time and
+  // never stored. For o < O, PH = OH / 2, PW = OW / 2:
+  //   pooled[o*out_stride + ph*PW + pw], codes[same] = the max of the window rows 2ph, 2ph + 1,
+  //   columns 2pw, 2pw + 1 of direct_c1's y, and which of the four won (first max, NaN wins).
+  // The bits of direct_c1 then max_pool2d_2x2. OW <= kPoolFusedMaxOW; OH, OW >= 2. Null where
+  // an ISA has none (the caller pools direct_c1's output planes instead).
+  void (*direct_c1_relu_pool2x2)(const float* xp, int64_t Wp, const float* w, const float* bias,
+                                 int64_t O, int64_t OH, int64_t OW, float* pooled,
+                                 uint8_t* codes, int64_t out_stride);
 };
+
+// The widest conv output row direct_c1_relu_pool2x2 takes (two AVX-512 vectors).
+constexpr int64_t kPoolFusedMaxOW = 32;
 
 FV_DECLARE_KERNELS(ConvKernels, conv2d_kernels);
 
@@ -111,6 +124,13 @@ using PlanesSink = std::function<void(int64_t plane0, int64_t planes, const floa
 bool conv2d_forward_per_unit_ok(const ConvGeom& g);
 void conv2d_forward_per_unit(const ConvGeom& g, const float* x, const float* w, const float* bias,
                              bool relu, const PlanesSink& sink);
+// relu, then a 2x2 stride-2 max pool with codes, fused into the direct path's kernel where the
+// ISA has direct_c1_relu_pool2x2 and the shape fits it (a 3x3 per-unit conv, output rows of
+// 2 .. kPoolFusedMaxOW): pooled and codes are (N, O, OH / 2, OW / 2), with the bits of
+// conv2d_forward (relu) then max_pool2d_2x2.
+bool conv2d_relu_pool2x2_fused_ok(const ConvGeom& g);
+void conv2d_relu_pool2x2_fused(const ConvGeom& g, const float* x, const float* w,
+                               const float* bias, float* pooled, uint8_t* codes);
 // Any of gx, gw, gb may be null (not wanted).
 void conv2d_backward(const ConvGeom& g, const float* gy, const float* x, const float* w,
                      float* gx, float* gw, float* gb);

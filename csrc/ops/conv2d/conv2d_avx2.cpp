@@ -314,6 +314,6 @@ void gather_panel(const float* src, const int32_t* ra, const int32_t* rh, const 
 
 extern const ConvKernels conv2d_kernels_avx2 = {&im2col, &col2im, &direct_c1, &wgrad_c1_3x3,
                                                 &dgrad_c1_3x3, &row_sums, &gather_panel,
-    &copy_panel_runs};
+    &copy_panel_runs, nullptr};
 
 }  // namespace fv

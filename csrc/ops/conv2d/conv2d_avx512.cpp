@@ -1,5 +1,5 @@
-// conv2d, AVX-512 kernels (see conv2d.h): im2col, col2im, direct single channel (forward
-// and 3x3 weight gradient), bias-gradient row sums.
+// conv2d, AVX-512 kernels (see conv2d.h): im2col, col2im, direct single channel (forward,
+// forward with relu and a 2x2 pool in registers, 3x3 weight gradient), bias-gradient row sums.
 //
 // direct_c1 register block: 32 output pixels of one row (two zmm, masked at the row end) x OB
 // output channels; per tap one pair of input loads feeds 2*OB FMAs against broadcast weights. Every
@@ -187,6 +187,89 @@ void direct_c1(const float* xp, int64_t Hp, int64_t Wp, const float* w, const fl
   if (o + 4 <= O) { block<4>(xp, Wp, w, bias, o, kh, kw, OH, OW, relu, y, y_stride); o += 4; }
   if (o + 2 <= O) { block<2>(xp, Wp, w, bias, o, kh, kw, OH, OW, relu, y, y_stride); o += 2; }
   if (o < O) block<1>(xp, Wp, w, bias, o, kh, kw, OH, OW, relu, y, y_stride);
+}
+
+// direct_c1_relu_pool2x2's register block: conv rows 2ph and 2ph + 1 (two zmm each, masked
+// at the row end) x OB output channels. Input row 2ph + i feeds tap row i of the upper conv
+// row and tap row i - 1 of the lower one, so each output still sums its taps in (i, j) order
+// from 0 with the same FMAs as block(); then bias, relu, and the window rule of
+// max_pool2d_2x2 (the first of e0, o0, e1, o1 unless a later one is greater or NaN) on the
+// even / odd columns, which a permute takes out of the two row vectors.
+template <int OB>
+void pool_block(const float* xp, int64_t Wp, const float* w, const float* bias, int64_t o0,
+                int64_t OH, int64_t OW, float* pooled, uint8_t* codes, int64_t out_stride) {
+  const int64_t PH = OH / 2, PW = OW / 2;
+  const __mmask16 m0 = lane_mask(OW), m1 = lane_mask(OW - 16), pm = lane_mask(PW);
+  const __m512 zero = _mm512_setzero_ps();
+  const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+  const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
+  const float* wo = w + o0 * 9;
+  for (int64_t ph = 0; ph < PH; ++ph) {
+    __m512 acc[OB][2][2];  // [channel][conv row][half]
+    for (int b = 0; b < OB; ++b) acc[b][0][0] = acc[b][0][1] = acc[b][1][0] = acc[b][1][1] = zero;
+#pragma GCC unroll 4
+    for (int i = 0; i < 4; ++i) {
+      const float* xr = xp + (2 * ph + i) * Wp;
+#pragma GCC unroll 3
+      for (int j = 0; j < 3; ++j) {
+        const __m512 x0 = _mm512_maskz_loadu_ps(m0, xr + j);
+        const __m512 x1 = _mm512_maskz_loadu_ps(m1, xr + j + 16);
+#pragma GCC unroll 8
+        for (int b = 0; b < OB; ++b) {
+          if (i < 3) {
+            const __m512 wv = _mm512_set1_ps(wo[b * 9 + i * 3 + j]);
+            acc[b][0][0] = _mm512_fmadd_ps(x0, wv, acc[b][0][0]);
+            acc[b][0][1] = _mm512_fmadd_ps(x1, wv, acc[b][0][1]);
+          }
+          if (i > 0) {
+            const __m512 wv = _mm512_set1_ps(wo[b * 9 + (i - 1) * 3 + j]);
+            acc[b][1][0] = _mm512_fmadd_ps(x0, wv, acc[b][1][0]);
+            acc[b][1][1] = _mm512_fmadd_ps(x1, wv, acc[b][1][1]);
+          }
+        }
+      }
+    }
+#pragma GCC unroll 8
+    for (int b = 0; b < OB; ++b) {
+      __m512 e[2], o[2];
+      for (int r = 0; r < 2; ++r) {
+        __m512 v0 = acc[b][r][0], v1 = acc[b][r][1];
+        if (bias != nullptr) {
+          const __m512 bv = _mm512_set1_ps(bias[o0 + b]);
+          v0 = _mm512_add_ps(v0, bv);
+          v1 = _mm512_add_ps(v1, bv);
+        }
+        v0 = _mm512_max_ps(zero, v0);  // relu: max(0, v) keeps NaN, as block()
+        v1 = _mm512_max_ps(zero, v1);
+        e[r] = _mm512_permutex2var_ps(v0, even, v1);
+        o[r] = _mm512_permutex2var_ps(v0, odd, v1);
+      }
+      __m512 best = e[0];
+      __m512i at = _mm512_setzero_si512();
+      const __m512 cand[3] = {o[0], e[1], o[1]};
+      for (int k = 0; k < 3; ++k) {
+        const __mmask16 t = _mm512_cmp_ps_mask(cand[k], best, _CMP_GT_OQ) |
+                            _mm512_cmp_ps_mask(cand[k], cand[k], _CMP_UNORD_Q);
+        best = _mm512_mask_mov_ps(best, t, cand[k]);
+        at = _mm512_mask_mov_epi32(at, t, _mm512_set1_epi32(k + 1));
+      }
+      const int64_t j = (o0 + b) * out_stride + ph * PW;
+      _mm512_mask_storeu_ps(pooled + j, pm, best);
+      _mm512_mask_cvtepi32_storeu_epi8(codes + j, pm, at);
+    }
+  }
+}
+
+void direct_c1_relu_pool2x2(const float* xp, int64_t Wp, const float* w, const float* bias,
+                            int64_t O, int64_t OH, int64_t OW, float* pooled, uint8_t* codes,
+                            int64_t out_stride) {
+  int64_t o = 0;
+  for (; o + 4 <= O; o += 4) pool_block<4>(xp, Wp, w, bias, o, OH, OW, pooled, codes, out_stride);
+  if (o + 2 <= O) {
+    pool_block<2>(xp, Wp, w, bias, o, OH, OW, pooled, codes, out_stride);
+    o += 2;
+  }
+  if (o < O) pool_block<1>(xp, Wp, w, bias, o, OH, OW, pooled, codes, out_stride);
 }
 
 // OB output channels x 9 taps = 9*OB accumulators of 16 pixels; per 16 pixels of a row, OB gy
@@ -410,6 +493,6 @@ void copy_panel(const float* src, const int32_t* ra, int64_t na, const int32_t* 
 
 extern const ConvKernels conv2d_kernels_avx512 = {&im2col, &col2im, &direct_c1, &wgrad_c1_3x3,
                                                   &dgrad_c1_3x3, &row_sums, &gather_panel,
-    &copy_panel};
+    &copy_panel, &direct_c1_relu_pool2x2};
 
 }  // namespace fv

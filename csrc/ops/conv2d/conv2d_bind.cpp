@@ -137,9 +137,10 @@ py::array_t<float> forward(const char* op, bool relu, const py::handle& x_obj,
 }
 
 // max_pool2d_2x2(relu(conv2d(x, w, b))) -> (pooled, codes), the fused node's forward. Where
-// conv2d_forward_per_unit_ok (conv1) each unit's conv output is pooled while in cache instead of
-// written whole and read back; otherwise it is made whole, then pooled. Either way the bits of
-// conv2d_relu followed by max_pool2d_2x2.
+// conv2d_relu_pool2x2_fused_ok (conv1, AVX-512) the direct kernel pools in registers and the
+// conv's output is never stored; else where conv2d_forward_per_unit_ok each unit's conv output
+// is pooled while in cache instead of written whole and read back; otherwise it is made whole,
+// then pooled. Every way the bits of conv2d_relu followed by max_pool2d_2x2.
 py::tuple relu_pool2x2_forward(const py::handle& x_obj, const py::handle& w_obj,
                                const py::object& b_obj, const Ints& stride, const Ints& padding,
                                const Ints& dilation, int64_t groups) {
@@ -162,7 +163,9 @@ py::tuple relu_pool2x2_forward(const py::handle& x_obj, const py::handle& w_obj,
     const PlanesSink pool = [&](int64_t plane0, int64_t planes, const float* y) {
       max_forward_2x2_planes(y, pp + plane0 * out_n, cp + plane0 * out_n, planes, pg);
     };
-    if (per_unit) {
+    if (conv2d_relu_pool2x2_fused_ok(g)) {
+      conv2d_relu_pool2x2_fused(g, xp, wp, bp, pp, cp);
+    } else if (per_unit) {
       conv2d_forward_per_unit(g, xp, wp, bp, true, pool);
     } else {
       conv2d_forward(g, xp, wp, bp, true, yp);

@@ -97,6 +97,6 @@ void gather_panel(const float* src, const int32_t* ra, const int32_t* rh, const 
 extern const ConvKernels conv2d_kernels_scalar = {&im2col, &col2im_scatter, &direct_c1,
                                                   &wgrad_c1_3x3, nullptr,
                                                   &row_sums, &gather_panel,
-    &copy_panel_runs};
+    &copy_panel_runs, nullptr};
 
 }  // namespace fv
