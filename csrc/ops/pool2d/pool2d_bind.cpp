@@ -287,8 +287,10 @@ Pool2dGeom pool2x2_geometry(const char* op, int64_t H, int64_t W) {
 }
 
 void check_pool_codes(const char* op, const uint8_t* code, int64_t n) {
-  unsigned any = 0;  // an OR over the codes (vectorises; no early exit)
-  for (int64_t i = 0; i < n; ++i) any |= code[i];
+  // An OR over the codes (no early exit), kept in a byte: with an unsigned accumulator GCC
+  // widened every code to 32 bits first (perf: ~3% of conv1's fused backward).
+  uint8_t any = 0;
+  for (int64_t i = 0; i < n; ++i) any = static_cast<uint8_t>(any | code[i]);
   if (any > 3) {
     int64_t bad = 0;
     while (code[bad] <= 3) ++bad;
