@@ -146,8 +146,11 @@ def _topological_order(root):
 
 
 def _owns_memory(a):
-    """A writeable C-contiguous array that is not a view (what a leaf's .grad may be)."""
-    return a.base is None and a.flags.c_contiguous and a.flags.writeable
+    """A writeable C-contiguous array that is not a view (what a leaf's .grad may be). The
+    kernels' bigger outputs come from fastvision's buffer cache: their base is the capsule that
+    returns the buffer when the array dies, not another array (a view's base is an array)."""
+    return ((a.base is None or type(a.base).__name__ == "PyCapsule")
+            and a.flags.c_contiguous and a.flags.writeable)
 
 
 def backward(root, grad=None):

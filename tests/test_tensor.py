@@ -182,6 +182,38 @@ def test_leaf_grad_takes_a_fresh_gradient_without_copying_it_and_copies_any_othe
     assert x.grad.data.flags.c_contiguous and x.grad.data.base is None
 
 
+def test_leaf_grad_takes_a_kernel_array_from_the_buffer_cache():
+    """The kernels' bigger outputs live in fastvision's buffer cache (their base is the capsule
+    that gives the buffer back, not an array): a fresh one is taken as .grad like any other,
+    a view of one is copied."""
+    from fastvision.nn import functional as F
+    x = fv.tensor(np.ones((2, 64, 5, 5), np.float32))
+    w = fv.tensor(np.full((64, 64, 3, 3), 0.01, np.float32), requires_grad=True)
+    F.conv2d(x, w).sum().backward()
+    assert type(w.grad.data.base).__name__ == "PyCapsule"  # the kernel's array, not a copy
+
+    made = []
+
+    class ViewOfKernelArray(Function):  # declares fresh, but returns a view
+        fresh_grads = True
+
+        @staticmethod
+        def forward(ctx, w):
+            return w * 1
+
+        @staticmethod
+        def backward(ctx, grad):
+            _, gw, _ = fv.ops.conv2d_backward(np.ones((2, 64, 3, 3), np.float32), x.data,
+                                              grad, need_input_grad=False)
+            made[:] = [gw]
+            return gw.reshape(-1).reshape(gw.shape)
+
+    v = fv.tensor(np.zeros((64, 64, 3, 3), np.float32), requires_grad=True)
+    ViewOfKernelArray.apply(v).sum().backward()
+    assert type(made[0].base).__name__ == "PyCapsule"
+    assert not np.shares_memory(v.grad.data, made[0])
+
+
 def test_backward_errors():
     x = fv.tensor([1.0, 2.0], requires_grad=True)
     with pytest.raises(RuntimeError, match="scalar"):
