@@ -73,8 +73,7 @@ class _Conv2dReLUMaxPool2d(Function):
     @staticmethod
     def forward(ctx, x, w, b, conv_args, pool_args):
         ctx.conv_args = conv_args
-        hw = _is_2x2(pool_args) and ops.conv2d_output_hw(np.shape(x), np.shape(w), *conv_args[:3])
-        ctx.codes = bool(hw) and hw[1] // 2 >= 8
+        ctx.codes = _takes_codes(x.shape, w.shape, conv_args, pool_args)
         if ctx.codes:  # ctx.argmax: uint8 window codes, or int64 indices
             pooled, ctx.argmax = ops.conv2d_relu_max_pool2d_2x2(x, w, b, *conv_args)
         else:
@@ -99,15 +98,36 @@ class _Conv2dReLUMaxPool2d(Function):
         return gx, gw, gb, None, None
 
 
+def _as_pair(v):
+    return tuple(v) if isinstance(v, (tuple, list)) else (v, v)
+
+
 def _is_2x2(pool_args):
     """Whether (kernel_size, stride, padding, dilation, ceil_mode) is a plain 2x2 stride-2
     pool (stride None: the kernel size)."""
     k, s, p, d, ceil_mode = pool_args
+    return (_as_pair(k) == (2, 2) and (s is None or _as_pair(s) == (2, 2))
+            and _as_pair(p) == (0, 0) and _as_pair(d) == (1, 1) and not ceil_mode)
 
-    def as_pair(v):
-        return tuple(v) if isinstance(v, (tuple, list)) else (v, v)
-    return (as_pair(k) == (2, 2) and (s is None or as_pair(s) == (2, 2))
-            and as_pair(p) == (0, 0) and as_pair(d) == (1, 1) and not ceil_mode)
+
+_codes_choice = {}  # (shapes, conv args, pool args) -> _takes_codes: the same every step
+
+
+def _takes_codes(x_shape, w_shape, conv_args, pool_args):
+    """Whether the fused node pools with uint8 codes (a 2x2 stride-2 pool over conv output
+    rows of >= 16: see _Conv2dReLUMaxPool2d), remembered per shapes and arguments."""
+    key = (x_shape, w_shape, conv_args, pool_args)
+    try:
+        return _codes_choice[key]
+    except KeyError:
+        pass
+    except TypeError:  # unhashable arguments (lists): decide each time
+        key = None
+    hw = _is_2x2(pool_args) and ops.conv2d_output_hw(x_shape, w_shape, *conv_args[:3])
+    codes = bool(hw) and hw[1] // 2 >= 8
+    if key is not None and len(_codes_choice) < 256:
+        _codes_choice[key] = codes
+    return codes
 
 
 def conv2d_relu_max_pool2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1,
