@@ -13,8 +13,9 @@ from bench_case import to_numpy
 NA = "n/a (op not built)"
 # Seconds to wait after an implementation before the next one runs. OpenBLAS's worker threads
 # busy-wait ~2^28 cycles (~0.1 s) after each call; on 2 cores they would steal time from
-# whatever is timed next. libgomp (torch) and the fastvision pool go to sleep within ~1 ms.
-SETTLE_S = {"numpy": 0.15}
+# whatever is timed next. The fastvision pool's worker polls 2 ms before it sleeps
+# (csrc/core/parallel.cpp); libgomp (torch) goes to sleep within ~1 ms.
+SETTLE_S = {"numpy": 0.15, "fastvision": 0.005}
 
 
 def implementations(case, fv_ops, torch):
