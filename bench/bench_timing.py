@@ -165,8 +165,9 @@ def peak(isa, threads):
     if measured:
         return measured, (f"{measured / 1e9:.1f} GFLOP/s measured: fastvision's FMA probe "
                           f"(12 independent {isa} FMA chains per thread, {threads} thread(s), "
-                          f"best of 7); = {measured / (cores * fpc * 1e6):.0f} MHz effective at "
-                          f"{fpc} FLOP/cycle/core")
+                          f"best of 7), {measured / (cores * 1e9):.1f} per core: "
+                          f"{measured / (cores * fpc * 1e6):.0f} MHz at {fpc} FLOP/cycle/core "
+                          f"(one 512-bit FMA a cycle, as Zen 4), half that at two (Xeons)")
     mhz = cpu_mhz()
     if mhz is None:
         return None, "unknown (no 'cpu MHz' in /proc/cpuinfo)"
