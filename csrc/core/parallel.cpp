@@ -121,10 +121,10 @@ class Pool {
   // went to sleep after each costs a 20-50 us futex wake-up per layer. So a worker polls for
   // the next job for a short while first (kSpinMicros), then sleeps. 200 us left ~1.4 sleeps
   // per training step of the reference model (the gaps around the loss, the optimizer and the
-  // batch), whose wake-ups averaged ~74 us each on this VM (an Intel Xeon host; counted per region); 2 ms cut the
-  // regions the worker joined >= 30 us late from 303 to 31 in 10,000, and the step measured
-  // ~0.06 ms faster (per-step A/B: -0.10, +0.01, -0.08, -0.05 ms). OpenMP runtimes spin longer
-  // still by default (KMP_BLOCKTIME 200 ms).
+  // batch), whose wake-ups averaged ~74 us each on this VM (an Intel Xeon host; counted per
+  // region); 2 ms cut the regions the worker joined >= 30 us late from 303 to 31 in 10,000,
+  // and the step measured ~0.06 ms faster (per-step A/B: -0.10, +0.01, -0.08, -0.05 ms).
+  // OpenMP runtimes spin longer still by default (KMP_BLOCKTIME 200 ms).
   static constexpr int64_t kSpinMicros = 2000;
   void spin_for_next_job(uint64_t seen) {
     const auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(kSpinMicros);

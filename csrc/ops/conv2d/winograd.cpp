@@ -305,9 +305,9 @@ WinoLayout b_panels(int64_t C, int64_t T, int64_t nr) {
 // block's last tile (those sums are dropped), so those columns must hold finite, normal
 // values: stale scratch there held denormals, and every FMA over one takes a slow microcode
 // path (an assist on Intel: 14% of the reference model's training step on the Intel Xeon
-// this was measured on). F(4x4)'s transforms write zeros up to their vector width themselves (winograd.h);
-// F(2x2)'s chunks do not line up with vectors, so its last partial panel is zeroed here, in
-// each of the E planes' C rows: [cnt % nr, nr).
+// this was measured on). F(4x4)'s transforms write zeros up to their vector width
+// themselves (winograd.h); F(2x2)'s chunks do not line up with vectors, so its last partial
+// panel is zeroed here, in each of the E planes' C rows: [cnt % nr, nr).
 void zero_panel_tail(float* V, const WinoLayout& lay, int E, int64_t C, int64_t cnt) {
   const int64_t used = cnt % lay.panel_w;
   if (used == 0) return;
