@@ -11,6 +11,7 @@ flatten, indexing) records Functions when grad is enabled and an input requires 
 gradients over broadcast dimensions are summed back to the input's shape.
 """
 
+import math
 import numbers
 
 import numpy as np
@@ -159,6 +160,8 @@ def _dims(op, dims):
     """(2, 3), ((2, 3),) or ([2, 3],) -> (2, 3)."""
     if len(dims) == 1 and isinstance(dims[0], (tuple, list)):
         dims = tuple(dims[0])
+    if all(type(d) is int for d in dims):  # the common case, without the ABC checks below
+        return tuple(dims)
     for d in dims:
         if isinstance(d, bool) or not isinstance(d, numbers.Integral):
             raise TypeError(f"{op}: sizes must be ints, got {type(d).__name__}")
@@ -269,7 +272,7 @@ class Tensor:
         s, e = start_dim % nd, end_dim % nd
         if s > e:
             raise ValueError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim}")
-        shape = self.shape[:s] + (int(np.prod(self.shape[s:e + 1])),) + self.shape[e + 1:]
+        shape = self.shape[:s] + (math.prod(self.shape[s:e + 1]),) + self.shape[e + 1:]
         return self.reshape(shape)
 
     def relu(self):
