@@ -6,6 +6,7 @@
 // output element sums its taps in (i, j) order from 0 with FMA, whatever block it falls in.
 #include <immintrin.h>
 
+#include "core/simd_avx512_inl.h"
 #include "ops/conv2d/conv2d.h"
 #include "ops/conv2d/conv2d_rows_inl.h"
 
@@ -192,9 +193,8 @@ void direct_c1(const float* xp, int64_t Hp, int64_t Wp, const float* w, const fl
 // direct_c1_relu_pool2x2's register block: conv rows 2ph and 2ph + 1 (two zmm each, masked
 // at the row end) x OB output channels. Input row 2ph + i feeds tap row i of the upper conv
 // row and tap row i - 1 of the lower one, so each output still sums its taps in (i, j) order
-// from 0 with the same FMAs as block(); then bias, relu, and the window rule of
-// max_pool2d_2x2 (the first of e0, o0, e1, o1 unless a later one is greater or NaN) on the
-// even / odd columns, which a permute takes out of the two row vectors.
+// from 0 with the same FMAs as block(); then bias, relu, and max_pool2d_2x2's window rule
+// (max_of_2x2) on the even / odd columns, which a permute takes out of the two row vectors.
 template <int OB>
 void pool_block(const float* xp, int64_t Wp, const float* w, const float* bias, int64_t o0,
                 int64_t OH, int64_t OW, float* pooled, uint8_t* codes, int64_t out_stride) {
@@ -244,15 +244,10 @@ void pool_block(const float* xp, int64_t Wp, const float* w, const float* bias, 
         e[r] = _mm512_permutex2var_ps(v0, even, v1);
         o[r] = _mm512_permutex2var_ps(v0, odd, v1);
       }
-      __m512 best = e[0];
-      __m512i at = _mm512_setzero_si512();
-      const __m512 cand[3] = {o[0], e[1], o[1]};
-      for (int k = 0; k < 3; ++k) {
-        const __mmask16 t = _mm512_cmp_ps_mask(cand[k], best, _CMP_GT_OQ) |
-                            _mm512_cmp_ps_mask(cand[k], cand[k], _CMP_UNORD_Q);
-        best = _mm512_mask_mov_ps(best, t, cand[k]);
-        at = _mm512_mask_mov_epi32(at, t, _mm512_set1_epi32(k + 1));
-      }
+      __m512 best;
+      __m512i at;
+      max_of_2x2(e[0], o[0], e[1], o[1], _mm512_set1_epi32(1), _mm512_set1_epi32(2),
+                 _mm512_set1_epi32(3), &best, &at);
       const int64_t j = (o0 + b) * out_stride + ph * PW;
       _mm512_mask_storeu_ps(pooled + j, pm, best);
       _mm512_mask_cvtepi32_storeu_epi8(codes + j, pm, at);

@@ -4,6 +4,7 @@
 // per-element code.
 #include <immintrin.h>
 
+#include "core/simd_avx512_inl.h"
 #include "ops/pool2d/pool2d.h"
 
 namespace fv {
@@ -47,13 +48,6 @@ void store_interleaved(float* p, int64_t n, __m512 e, __m512 o) {
   _mm512_mask_storeu_ps(p + 16, tail16(2 * n - 16), _mm512_permutex2var_ps(e, hi, o));
 }
 
-// (v > best || isnan(v)) -> take v and its index: the scalar rule, lane by lane.
-void take_max(__m512 v, __m512i at_v, __m512* best, __m512i* at) {
-  const __mmask16 t = _mm512_cmp_ps_mask(v, *best, _CMP_GT_OQ) | _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
-  *best = _mm512_mask_mov_ps(*best, t, v);
-  *at = _mm512_mask_mov_epi32(*at, t, at_v);
-}
-
 void store_out(float* y, int64_t* idx, int64_t n, __m512 best, __m512i at) {
   const __mmask16 m = tail16(n);
   _mm512_mask_storeu_ps(y, m, best);
@@ -71,11 +65,7 @@ void max_window_2x2(const float* p, int64_t W, int64_t n, __m512i at1, __m512i a
   __m512 e0, o0, e1, o1;
   load_even_odd(p, n, &e0, &o0);
   load_even_odd(p + W, n, &e1, &o1);
-  *best = e0;
-  *at = _mm512_setzero_si512();
-  take_max(o0, at1, best, at);
-  take_max(e1, at2, best, at);
-  take_max(o1, at3, best, at);
+  max_of_2x2(e0, o0, e1, o1, at1, at2, at3, best, at);
 }
 
 // Kernel 2 stride 2, output row oh (both input rows exist), columns [0, ow_end), 2*ow_end <= W.
@@ -325,11 +315,9 @@ void max_flat16(const float* x, float* y, int64_t* idx, const Pool2dGeom& g, con
     __m512 e0, o0, e1, o1;
     deinterleave(flat_chunk(x, t, 2 * v), flat_chunk(x, t, 2 * v + 1), &e0, &o0);
     deinterleave(flat_chunk(x + W, t, 2 * v), flat_chunk(x + W, t, 2 * v + 1), &e1, &o1);
-    __m512 best = e0;
-    __m512i at = _mm512_setzero_si512();
-    take_max(o0, one, &best, &at);
-    take_max(e1, w, &best, &at);
-    take_max(o1, w1, &best, &at);
+    __m512 best;
+    __m512i at;
+    max_of_2x2(e0, o0, e1, o1, one, w, w1, &best, &at);
     store_out(y + 16 * v, idx == nullptr ? nullptr : idx + 16 * v, 16, best,
               _mm512_add_epi32(_mm512_loadu_si512(t.pin + 16 * v), at));
   }
