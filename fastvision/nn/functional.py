@@ -8,6 +8,7 @@ linear_relu are the fused forms nn.Sequential uses for a Conv2d/Linear followed 
 conv2d_relu_max_pool2d the one for Conv2d, ReLU, MaxPool2d.
 """
 
+import functools
 import numbers
 
 import numpy as np
@@ -110,24 +111,23 @@ def _is_2x2(pool_args):
             and _as_pair(p) == (0, 0) and _as_pair(d) == (1, 1) and not ceil_mode)
 
 
-_codes_choice = {}  # (shapes, conv args, pool args) -> _takes_codes: the same every step
+def _decide_codes(x_shape, w_shape, conv_args, pool_args):
+    """Whether the fused node pools with uint8 codes: a 2x2 stride-2 pool over conv output
+    rows of >= 16 (see _Conv2dReLUMaxPool2d)."""
+    hw = _is_2x2(pool_args) and ops.conv2d_output_hw(x_shape, w_shape, *conv_args[:3])
+    return bool(hw) and hw[1] // 2 >= 8
+
+
+_remembered_codes = functools.lru_cache(maxsize=256)(_decide_codes)  # the same every step
 
 
 def _takes_codes(x_shape, w_shape, conv_args, pool_args):
-    """Whether the fused node pools with uint8 codes (a 2x2 stride-2 pool over conv output
-    rows of >= 16: see _Conv2dReLUMaxPool2d), remembered per shapes and arguments."""
-    key = (x_shape, w_shape, conv_args, pool_args)
+    """_decide_codes, remembered per shapes and arguments (unhashable ones, lists: decided
+    each time)."""
     try:
-        return _codes_choice[key]
-    except KeyError:
-        pass
-    except TypeError:  # unhashable arguments (lists): decide each time
-        key = None
-    hw = _is_2x2(pool_args) and ops.conv2d_output_hw(x_shape, w_shape, *conv_args[:3])
-    codes = bool(hw) and hw[1] // 2 >= 8
-    if key is not None and len(_codes_choice) < 256:
-        _codes_choice[key] = codes
-    return codes
+        return _remembered_codes(x_shape, w_shape, conv_args, pool_args)
+    except TypeError:
+        return _decide_codes(x_shape, w_shape, conv_args, pool_args)
 
 
 def conv2d_relu_max_pool2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1,

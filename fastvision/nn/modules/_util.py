@@ -24,7 +24,10 @@ def pair(layer, name, v, minimum):
 
 
 def check_input(layer, x, ndim, dim=None, size=None, what=""):
-    """ValueError naming the layer and the shapes when x is not ndim-D with shape[dim]==size."""
-    shape = tuple(x.shape)
+    """ValueError naming the layer and the shapes when x is not ndim-D with shape[dim]==size.
+    `what` describes the expected shape; "{size}" in it stands for size (formatted only when
+    raising: layers call this every forward)."""
+    shape = x.shape
     if len(shape) != ndim or (dim is not None and shape[dim] != size):
-        raise ValueError(f"{layer!r}: expected input of shape {what}, got shape {shape}")
+        raise ValueError(f"{layer!r}: expected input of shape {what.format(size=size)}, "
+                         f"got shape {tuple(shape)}")

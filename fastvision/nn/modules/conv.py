@@ -45,9 +45,7 @@ class Conv2d(Module):
         _init.init_layer_(self.weight, self.bias, init, generator)
 
     def _check(self, x):
-        shape = x.shape
-        if len(shape) != 4 or shape[1] != self.in_channels:  # the message only when raising
-            check_input(self, x, 4, 1, self.in_channels, f"(N, {self.in_channels}, H, W)")
+        check_input(self, x, 4, 1, self.in_channels, "(N, {size}, H, W)")
 
     def forward(self, x):
         self._check(x)
