@@ -202,19 +202,20 @@ def test_fused_sequential_equals_layer_by_layer(rng):
                                   dict(kernel_size=3, stride=2, ceil_mode=True),
                                   dict(kernel_size=2, stride=1, dilation=2)])
 @pytest.mark.parametrize("width", [10, 19])
-def test_fused_conv_relu_pool_gradients_equal_layer_by_layer(rng, pool, width):
+@pytest.mark.parametrize("channels", [3, 16])
+def test_fused_conv_relu_pool_gradients_equal_layer_by_layer(rng, pool, width, channels):
     """Sequential runs Conv2d, ReLU, MaxPool2d as one node whose backward masks the pooled
     gradient instead of the full-size one: the gradients must be those of the three layers
     run one by one, bit for bit (overlapping and padded windows included). Inputs with ties at
-    0 (relu zeros pooled together) and NaN are in the batch. Width 19 gives the 2x2 pool rows
-    of 9 outputs: the node keeps window codes there (ops.max_pool2d_2x2), and drops the odd
-    last column."""
+    0 (relu zeros pooled together) and NaN are in the batch. The 2x2 pool keeps window codes
+    (ops.max_pool2d_2x2; width 19 drops the odd last column); with 16 channels the conv runs
+    as Winograd F(4x4), whose output transform does that pool."""
     fv.manual_seed(5)
-    model = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(**pool),
+    model = nn.Sequential(nn.Conv2d(channels, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(**pool),
                           nn.Flatten())
-    x = rng.standard_normal((2, 3, 9, width)).astype(np.float32)
+    x = rng.standard_normal((2, channels, 9, width)).astype(np.float32)
     x[0, :, :4, :4] = -5.0  # a corner where every relu output (and the pooled max) is 0 ...
-    model[0].bias.data[:] = np.where(np.arange(8) % 2 == 0, -3.0, 0.1)  # ... in half the maps
+    model[0].bias.data[:] = np.where(np.arange(16) % 2 == 0, -3.0, 0.1)  # ... in half the maps
     g = None
     grads = []
     for fused in (True, False):

@@ -60,14 +60,16 @@ class _Conv2dReLUMaxPool2d(Function):
     position a gradient lands on exactly when pooled[k] > 0. Same gradient, bit for bit (each
     position receives the same terms), one pass over a 4x smaller tensor instead of the full
     activation, and the full-size relu output is not kept for the backward pass.
-    A 2x2 stride-2 pool over rows of >= 8 outputs keeps uint8 window codes instead of int64
-    indices (ops.max_pool2d_2x2), and its backward applies the mask and writes the 2x2 blocks
-    in one pass: the reference conv1's pool, forward + backward, 0.29 -> 0.21 ms. Narrower rows
-    fill too little of a vector: the reference 11x11 -> 5x5 pool measured slower that way.
-    With codes, forward and backward each run as one op (ops.conv2d_relu_max_pool2d_2x2,
-    ops.conv2d_max_pool2d_2x2_backward): on the direct path (the reference conv1) the conv's
-    full-size output, and without an input gradient its gradient, are made a few planes at a
-    time in cache, never whole."""
+    A 2x2 stride-2 pool keeps uint8 window codes instead of int64 indices
+    (ops.max_pool2d_2x2), and its backward applies the mask and writes the 2x2 blocks in one
+    pass: the reference conv1's pool, forward + backward, 0.29 -> 0.21 ms. With codes, forward
+    and backward each run as one op (ops.conv2d_relu_max_pool2d_2x2,
+    ops.conv2d_max_pool2d_2x2_backward), and the forward pools in the conv's registers where
+    its path can: the direct kernel (the reference conv1, AVX-512) and Winograd F(4x4)'s output
+    transform (the reference conv2): the conv's output is never written. On the direct path
+    without an input gradient, the conv's gradient is made a few planes at a time in cache,
+    never whole. Where the conv cannot pool itself, codes measured as fast as indices (rows of
+    4 and 5: 2 threads, AVX-512 and AVX2)."""
 
     fresh_grads = True  # the kernels' new arrays
 
@@ -112,10 +114,11 @@ def _is_2x2(pool_args):
 
 
 def _decide_codes(x_shape, w_shape, conv_args, pool_args):
-    """Whether the fused node pools with uint8 codes: a 2x2 stride-2 pool over conv output
-    rows of >= 16 (see _Conv2dReLUMaxPool2d)."""
+    """Whether the fused node pools with uint8 codes: a 2x2 stride-2 pool over a conv output
+    of at least 2x2 (see _Conv2dReLUMaxPool2d; a smaller one takes max_pool2d, which raises
+    its error)."""
     hw = _is_2x2(pool_args) and ops.conv2d_output_hw(x_shape, w_shape, *conv_args[:3])
-    return bool(hw) and hw[1] // 2 >= 8
+    return bool(hw) and min(hw) >= 2
 
 
 _remembered_codes = functools.lru_cache(maxsize=256)(_decide_codes)  # the same every step

@@ -145,13 +145,22 @@ void conv2d_forward_per_unit(const ConvGeom& g, const float* x, const float* w, 
   forward_direct(g, x, w, bias, relu, nullptr, &sink);
 }
 
-bool conv2d_relu_pool2x2_fused_ok(const ConvGeom& g) {
+namespace {
+bool direct_relu_pool2x2_ok(const ConvGeom& g) {
   return conv2d_forward_per_unit_ok(g) && kConv.cpu().direct_c1_relu_pool2x2 != nullptr &&
          g.kh == 3 && g.kw == 3 && g.OH >= 2 && g.OW >= 2 && g.OW <= kPoolFusedMaxOW;
+}
+}  // namespace
+
+bool conv2d_relu_pool2x2_fused_ok(const ConvGeom& g) {
+  return winograd_relu_pool2x2_ok(g) || direct_relu_pool2x2_ok(g);
 }
 
 void conv2d_relu_pool2x2_fused(const ConvGeom& g, const float* x, const float* w,
                                const float* bias, float* pooled, uint8_t* codes) {
+  if (winograd_relu_pool2x2_ok(g)) {
+    return conv2d_relu_pool2x2_winograd(g, x, w, bias, pooled, codes);
+  }
   const PoolOut pool{pooled, codes};
   forward_direct(g, x, w, bias, true, nullptr, nullptr, &pool);
 }

@@ -124,10 +124,12 @@ using PlanesSink = std::function<void(int64_t plane0, int64_t planes, const floa
 bool conv2d_forward_per_unit_ok(const ConvGeom& g);
 void conv2d_forward_per_unit(const ConvGeom& g, const float* x, const float* w, const float* bias,
                              bool relu, const PlanesSink& sink);
-// relu, then a 2x2 stride-2 max pool with codes, fused into the direct path's kernel where the
-// ISA has direct_c1_relu_pool2x2 and the shape fits it (a 3x3 per-unit conv, output rows of
-// 2 .. kPoolFusedMaxOW): pooled and codes are (N, O, OH / 2, OW / 2), with the bits of
-// conv2d_forward (relu) then max_pool2d_2x2.
+// relu, then a 2x2 stride-2 max pool with codes, fused into the conv where its path can pool
+// in registers: Winograd F(4x4)'s output transform (winograd_relu_pool2x2_ok: the reference
+// conv2), or the direct path's kernel where the ISA has direct_c1_relu_pool2x2 and the shape
+// fits it (a 3x3 per-unit conv, output rows of 2 .. kPoolFusedMaxOW: the reference conv1).
+// pooled and codes are (N, O, OH / 2, OW / 2), with the bits of conv2d_forward (relu) then
+// max_pool2d_2x2.
 bool conv2d_relu_pool2x2_fused_ok(const ConvGeom& g);
 void conv2d_relu_pool2x2_fused(const ConvGeom& g, const float* x, const float* w,
                                const float* bias, float* pooled, uint8_t* codes);

@@ -137,8 +137,8 @@ py::array_t<float> forward(const char* op, bool relu, const py::handle& x_obj,
 }
 
 // max_pool2d_2x2(relu(conv2d(x, w, b))) -> (pooled, codes), the fused node's forward. Where
-// conv2d_relu_pool2x2_fused_ok (conv1, AVX-512) the direct kernel pools in registers and the
-// conv's output is never stored; else where conv2d_forward_per_unit_ok each unit's conv output
+// conv2d_relu_pool2x2_fused_ok (conv1 on AVX-512: the direct kernel; conv2: Winograd F(4x4)'s
+// output transform) the conv pools in registers and its output is never stored; else where conv2d_forward_per_unit_ok each unit's conv output
 // is pooled while in cache instead of written whole and read back; otherwise it is made whole,
 // then pooled. Every way the bits of conv2d_relu followed by max_pool2d_2x2.
 py::tuple relu_pool2x2_forward(const py::handle& x_obj, const py::handle& w_obj,

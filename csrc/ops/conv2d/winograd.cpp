@@ -355,8 +355,15 @@ int64_t adjoint_block_images(const WinoGeom& wg, int64_t span) {
 // fits one K block, the input transform writes its values straight in the packed B layout and
 // sgemm_packed_block reads them there; otherwise they are row-major and each K block is
 // packed from them.
+// Where the forward's output goes instead of y (run_forward's pool): relu'd, then 2x2-pooled.
+struct PooledOut {
+  float* pooled;
+  uint8_t* codes;
+};
+
 void run_forward(const Variant& var, const WinoGeom& wg, const float* in, const PackedWeights& U,
-                 const float* bias, bool relu, float* out, bool adjoint = false) {
+                 const float* bias, bool relu, float* out, bool adjoint = false,
+                 const PooledOut* pool = nullptr) {
   const WinogradKernels& k = var.kernels->cpu();
   const int E = var.E;
   const int64_t C = adjoint ? wg.O : wg.C, O = adjoint ? wg.C : wg.O;  // GEMM depth, rows
@@ -398,6 +405,9 @@ void run_forward(const Variant& var, const WinoGeom& wg, const float* in, const 
       }
       if (adjoint) {
         k.adjoint_output_transform(&wg, M.get(), ldt, lay_m.es, t0, cnt, out);
+      } else if (pool != nullptr) {
+        k.output_transform_pool2x2(&wg, M.get(), ldt, lay_m.es, t0, cnt, bias, pool->pooled,
+                                   pool->codes);
       } else {
         k.output_transform(&wg, M.get(), ldt, lay_m.es, t0, cnt, bias, relu, out);
       }
@@ -478,6 +488,21 @@ void conv2d_forward_winograd(const ConvGeom& g, const float* x, const float* w,
   const PackedWeights U(v, w, g.O, g.C, WinoWeights::forward);
   run_forward(v, make_wino(v, g.N, g.C, g.H, g.W, g.O, g.OH, g.OW, g.pt, g.pl), x, U, bias, relu,
               y);
+}
+
+bool winograd_relu_pool2x2_ok(const ConvGeom& g) {
+  const Variant* v = forward_variant(g);
+  return v != nullptr && v->kernels->cpu().output_transform_pool2x2 != nullptr && g.OH >= 2 &&
+         g.OW >= 2;
+}
+
+void conv2d_relu_pool2x2_winograd(const ConvGeom& g, const float* x, const float* w,
+                                  const float* bias, float* pooled, uint8_t* codes) {
+  const Variant& v = *forward_variant(g);
+  const PackedWeights U(v, w, g.O, g.C, WinoWeights::forward);
+  const PooledOut pool{pooled, codes};
+  run_forward(v, make_wino(v, g.N, g.C, g.H, g.W, g.O, g.OH, g.OW, g.pt, g.pl), x, U, bias, true,
+              nullptr, false, &pool);
 }
 
 void conv2d_backward_data_winograd(const ConvGeom& g, const float* gy, const float* w,

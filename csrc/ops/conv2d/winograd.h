@@ -93,6 +93,12 @@ struct WinogradKernels {
   // [i0, i1) of (micro-panel, q) = (i / Q, i % Q), so threads can split any range.
   void (*weight_transform)(const float* w, int64_t O, int64_t C, WinoWeights mode, int64_t mr,
                            int64_t kc, int64_t a_size, int64_t i0, int64_t i1, float* Upack);
+  // F(4x4) only (F(2x2): null): output_transform with relu, then a 2x2 stride-2 max pool
+  // (floor mode) in registers: pooled and codes (N, O, OH / 2, OW / 2) get each window's max
+  // and its position (0-3, max_pool2d_2x2's codes and rule); the conv's output is not written.
+  void (*output_transform_pool2x2)(const WinoGeom* g, const float* M, int64_t ldm, int64_t es,
+                                   int64_t t0, int64_t T, const float* bias, float* pooled,
+                                   uint8_t* codes);
 };
 
 FV_DECLARE_KERNELS(WinogradKernels, winograd_kernels);
@@ -126,6 +132,13 @@ bool winograd_backward_weight_ok(const ConvGeom& g);
 
 void conv2d_forward_winograd(const ConvGeom& g, const float* x, const float* w,
                              const float* bias, bool relu, float* y);
+// The forward with relu and a 2x2 stride-2 max pool (floor mode) done in the output
+// transform, where the forward takes F(4x4) and its output has at least 2 x 2 elements:
+// pooled and codes (N, O, OH / 2, OW / 2) get the bits of conv2d_forward_winograd (relu)
+// followed by max_pool2d_2x2, and the conv's output is never written.
+bool winograd_relu_pool2x2_ok(const ConvGeom& g);
+void conv2d_relu_pool2x2_winograd(const ConvGeom& g, const float* x, const float* w,
+                                  const float* bias, float* pooled, uint8_t* codes);
 void conv2d_backward_data_winograd(const ConvGeom& g, const float* gy, const float* w, float* gx);
 void conv2d_backward_weight_winograd(const ConvGeom& g, const float* gy, const float* x,
                                      float* gw);

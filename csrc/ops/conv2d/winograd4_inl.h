@@ -33,6 +33,8 @@
 //       dst[idx[i] + r*ld + c] += z[r*8 + c] lane i where bit c of lane_rows[r*L + i], lanes
 //       in order
 //   F mul(F, F)
+//   void take_if_greater_or_nan(F v, F at_v, F* best, F* at)
+//       *best, *at = v, at_v in the lanes where v > *best or v is NaN
 //   and (!kRowLoads) K kand(K, K),
 //   F gather(const float* base, const int32_t* idx, K m)   lane i = base[idx[i]] where m, else 0
 //   void tiles16(const F* v, float* out)                    out[16 i + k] = v[k] lane i
@@ -278,8 +280,36 @@ void input_transform_t(const WinoGeom* g, const float* x, int64_t t0, int64_t T,
   run_plans<P, Vec>(T, g->C, make, body);
 }
 
+// Lane i's tile of outputs, v[4a + b] = relu?(bias_o + (A'^T m A')[a][b] / 576), from the M
+// rows of output channel o at mo (plane stride es): the output transforms' shared step.
+template <class Vec>
+inline void output_tile(const float* mo, int64_t es, typename Vec::K all, const float* bias,
+                        int64_t o, bool relu, typename Vec::F* v) {
+  using F = typename Vec::F;
+  F col[6][4];  // col[b][a] = (A'^T m)[a][b]
+  for (int b = 0; b < 6; ++b) {
+    F m[6];
+    for (int a = 0; a < 6; ++a) m[a] = Vec::load(mo + (a * 6 + b) * es, all);
+    at6<Vec>(m, col[b]);
+  }
+  const F inv576 = Vec::set1(kInv576);
+  const F bo = Vec::set1(bias != nullptr ? bias[o] : 0.0f);
+  for (int a = 0; a < 4; ++a) {
+    const F line[6] = {col[0][a], col[1][a], col[2][a], col[3][a], col[4][a], col[5][a]};
+    F z[4];
+    at6<Vec>(line, z);
+    for (int b = 0; b < 4; ++b) {
+      F r = Vec::mul(z[b], inv576);
+      if (bias != nullptr) r = Vec::add(r, bo);
+      if (relu) r = Vec::max0(r);
+      v[a * 4 + b] = r;
+    }
+  }
+}
+
 // Where a chunk's outputs go: per lane, the tile's first output element and how many of its
-// 4 rows / columns lie inside the output.
+// `side` rows / columns lie inside the output (rows x cols; 4 for the conv's output, 2 for
+// its 2x2 pool).
 template <class Vec>
 struct OutPlan {
   int64_t dst[Vec::L];
@@ -289,56 +319,87 @@ struct OutPlan {
 };
 
 template <class Vec>
+OutPlan<Vec> out_plan(const WinoGeom* g, int64_t t0, int64_t j, int64_t n, int64_t side,
+                      int64_t rows, int64_t cols) {
+  OutPlan<Vec> p;
+  p.j = j;
+  p.cnt = static_cast<int>(n);
+  for (int i = 0; i < p.cnt; ++i) {
+    const TilePos tp = tile_pos(g, t0 + j + i);
+    const int64_t r0 = side * tp.tr, c0 = side * tp.tc;
+    p.dst[i] = tp.n * g->O * rows * cols + r0 * cols + c0;
+    p.rows[i] = static_cast<int8_t>(rows - r0 < side ? (rows > r0 ? rows - r0 : 0) : side);
+    p.cols[i] = static_cast<int8_t>(cols - c0 < side ? (cols > c0 ? cols - c0 : 0) : side);
+  }
+  return p;
+}
+
+template <class Vec>
 void output_transform_t(const WinoGeom* g, const float* M, int64_t ldm, int64_t es, int64_t t0,
                         int64_t T, const float* bias, bool relu, float* y) {
   using F = typename Vec::F;
   using P = OutPlan<Vec>;
-  const int64_t O = g->O, OH = g->OH, OW = g->OW, plane = OH * OW;
-  auto make = [&](int64_t j, int64_t n) {
-    P p;
-    p.j = j;
-    p.cnt = static_cast<int>(n);
-    for (int i = 0; i < p.cnt; ++i) {
-      const TilePos tp = tile_pos(g, t0 + j + i);
-      p.dst[i] = tp.n * O * plane + 4 * tp.tr * OW + 4 * tp.tc;
-      p.rows[i] = static_cast<int8_t>(OH - 4 * tp.tr < 4 ? OH - 4 * tp.tr : 4);
-      p.cols[i] = static_cast<int8_t>(OW - 4 * tp.tc < 4 ? OW - 4 * tp.tc : 4);
-    }
-    return p;
-  };
-  const F inv576 = Vec::set1(kInv576);
+  const int64_t OW = g->OW, plane = g->OH * OW;
+  auto make = [&](int64_t j, int64_t n) { return out_plan<Vec>(g, t0, j, n, 4, g->OH, OW); };
   auto body = [&](const P& p, int64_t o) {
-    const typename Vec::K all = Vec::mask(0, p.cnt);
-    const float* mo = M + o * ldm + p.j;
-    F col[6][4];  // col[b][a] = (A'^T m)[a][b]
-    for (int b = 0; b < 6; ++b) {
-      F m[6];
-      for (int a = 0; a < 6; ++a) m[a] = Vec::load(mo + (a * 6 + b) * es, all);
-      at6<Vec>(m, col[b]);
-    }
-    const F bo = Vec::set1(bias != nullptr ? bias[o] : 0.0f);
     F v[16];  // v[4a + b]: output (a, b) of each lane's tile
-    for (int a = 0; a < 4; ++a) {
-      const F line[6] = {col[0][a], col[1][a], col[2][a], col[3][a], col[4][a], col[5][a]};
-      F z[4];
-      at6<Vec>(line, z);
-      for (int b = 0; b < 4; ++b) {
-        F r = Vec::mul(z[b], inv576);
-        if (bias != nullptr) r = Vec::add(r, bo);
-        if (relu) r = Vec::max0(r);
-        v[a * 4 + b] = r;
-      }
-    }
+    output_tile<Vec>(M + o * ldm + p.j, es, Vec::mask(0, p.cnt), bias, o, relu, v);
     alignas(64) float stage[Vec::L][16];  // each lane's tile, row-major (4x4)
     Vec::tiles16(v, &stage[0][0]);
     float* yo = y + o * plane;
     for (int i = 0; i < p.cnt; ++i) {
-      float* d = yo + p.dst[i];
-      const float* s = stage[i];
-      Vec::store_tile(d, OW, s, p.rows[i], p.cols[i]);
+      Vec::store_tile(yo + p.dst[i], OW, stage[i], p.rows[i], p.cols[i]);
     }
   };
-  run_plans<P, Vec>(T, O, make, body);
+  run_plans<P, Vec>(T, g->O, make, body);
+}
+
+// The forward with relu, then a 2x2 stride-2 max pool (floor mode) of the conv's output: a
+// 4x4 tile holds whole pool windows, so each lane pools its tile's four in registers and the
+// conv's output is never stored. pooled and codes are (N, O, OH / 2, OW / 2); codes (0-3:
+// the window position of the max) and maxima follow max_pool2d_2x2's rule (row 0 column 0,
+// then (0, 1), (1, 0), (1, 1), each taken where greater or NaN) on the values output_transform
+// would store: the bits of output_transform (relu) followed by max_pool2d_2x2.
+template <class Vec>
+void output_transform_pool2x2_t(const WinoGeom* g, const float* M, int64_t ldm, int64_t es,
+                                int64_t t0, int64_t T, const float* bias, float* pooled,
+                                uint8_t* codes) {
+  using F = typename Vec::F;
+  using P = OutPlan<Vec>;
+  const int64_t PH = g->OH / 2, PW = g->OW / 2, plane = PH * PW;
+  auto make = [&](int64_t j, int64_t n) { return out_plan<Vec>(g, t0, j, n, 2, PH, PW); };
+  const F code[4] = {Vec::zero(), Vec::set1(1.0f), Vec::set1(2.0f), Vec::set1(3.0f)};
+  auto body = [&](const P& p, int64_t o) {
+    F v[16];
+    output_tile<Vec>(M + o * ldm + p.j, es, Vec::mask(0, p.cnt), bias, o, true, v);
+    F w[16];  // w[2a + b]: window (a, b)'s max, w[4 + 2a + b] its code (as a float)
+    for (int a = 0; a < 2; ++a) {
+      for (int b = 0; b < 2; ++b) {
+        const F* e = v + 8 * a + 2 * b;  // the window's (0, 0)
+        F best = e[0], at = code[0];
+        Vec::take_if_greater_or_nan(e[1], code[1], &best, &at);
+        Vec::take_if_greater_or_nan(e[4], code[2], &best, &at);
+        Vec::take_if_greater_or_nan(e[5], code[3], &best, &at);
+        w[2 * a + b] = best;
+        w[4 + 2 * a + b] = at;
+      }
+    }
+    for (int k = 8; k < 16; ++k) w[k] = Vec::zero();
+    alignas(64) float stage[Vec::L][16];
+    Vec::tiles16(w, &stage[0][0]);
+    float* po = pooled + o * plane;
+    uint8_t* co = codes + o * plane;
+    for (int i = 0; i < p.cnt; ++i) {
+      const float* s = stage[i];
+      for (int a = 0; a < p.rows[i]; ++a) {
+        for (int b = 0; b < p.cols[i]; ++b) {
+          po[p.dst[i] + a * PW + b] = s[2 * a + b];
+          co[p.dst[i] + a * PW + b] = static_cast<uint8_t>(s[4 + 2 * a + b]);
+        }
+      }
+    }
+  };
+  run_plans<P, Vec>(T, g->O, make, body);
 }
 
 template <class Vec>
@@ -417,5 +478,6 @@ void adjoint_output_transform_t(const WinoGeom* g, const float* M, int64_t ldm, 
   namespace fv {                                                                           \
   extern const WinogradKernels winograd4_kernels_##isa = {                                 \
       &f4::input_transform_t<Vec>, &f4::output_transform_t<Vec>, &f4::dy_transform_t<Vec>, \
-      &f4::adjoint_output_transform_t<Vec>, &weight_transform_t<Vec, 4>};                  \
+      &f4::adjoint_output_transform_t<Vec>, &weight_transform_t<Vec, 4>,                   \
+      &f4::output_transform_pool2x2_t<Vec>};                                               \
   }

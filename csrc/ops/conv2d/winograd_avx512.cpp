@@ -35,6 +35,12 @@ struct VecAvx512 {
   static F max0(F a) { return _mm512_max_ps(_mm512_setzero_ps(), a); }
   static F set1(float v) { return _mm512_set1_ps(v); }
   static F mul(F a, F b) { return _mm512_mul_ps(a, b); }
+  // *best, *at = v, at_v in the lanes where v > *best or v is NaN (max_pool2d's rule)
+  static void take_if_greater_or_nan(F v, F at_v, F* best, F* at) {
+    const K t = _mm512_cmp_ps_mask(v, *best, _CMP_GT_OQ) | _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
+    *best = _mm512_mask_mov_ps(*best, t, v);
+    *at = _mm512_mask_mov_ps(*at, t, at_v);
+  }
   // out[k] lane i = v[i] lane k (core/simd_avx512_inl.h)
   static void transpose16(const F* v, F* out) {
     for (int i = 0; i < 16; ++i) out[i] = v[i];

@@ -329,5 +329,5 @@ void dy_transform_t(const WinoGeom* g, const float* dy, int64_t t0, int64_t T, f
   namespace fv {                                                                           \
   extern const WinogradKernels winograd_kernels_##isa = {                                  \
       &input_transform_t<Vec>, &output_transform_t<Vec>, &dy_transform_t<Vec>, nullptr,    \
-      &weight_transform_t<Vec, 2>};                                                        \
+      &weight_transform_t<Vec, 2>, nullptr};                                               \
   }

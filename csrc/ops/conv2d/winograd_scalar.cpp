@@ -19,6 +19,12 @@ struct VecScalar {
   static F max0(F a) { return a < 0.0f ? 0.0f : a; }  // NaN stays NaN, as torch.relu
   static F set1(float v) { return v; }
   static F mul(F a, F b) { return a * b; }
+  static void take_if_greater_or_nan(F v, F at_v, F* best, F* at) {
+    if (v > *best || v != v) {
+      *best = v;
+      *at = at_v;
+    }
+  }
   static K kand(K a, K b) { return a && b; }
   static F gather(const float* base, const int32_t* idx, K m) { return m ? base[idx[0]] : 0.0f; }
   static void tiles16(const F* v, float* out) {
