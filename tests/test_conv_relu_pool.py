@@ -1,10 +1,11 @@
 """The fused conv + relu + 2x2 pool node's ops: ops.conv2d_relu_max_pool2d_2x2 (forward) and
 ops.conv2d_max_pool2d_2x2_backward. Each must give the bits of the ops it fuses, on the paths
 that pool in the conv's registers (the direct kernel: the reference conv1; Winograd F(4x4)'s
-output transform: the reference conv2), on the path that works a few planes at a time (the
-direct path: one input channel per group, stride 1; backward without an input gradient) and on
-the fallback that makes the conv's output or gradient whole; and each must reject bad input
-before computing anything."""
+output transform: the reference conv2), on the paths that make the conv's output or gradient
+a few planes at a time (the direct path: one input channel per group, stride 1; backward
+without an input gradient) or a block of images at a time (backward with both gradients on
+Winograd F(4x4)'s fused pass: the reference conv2), and on the fallback that makes them whole;
+and each must reject bad input before computing anything."""
 
 import numpy as np
 import pytest
@@ -41,7 +42,9 @@ CASES = [
     ((5, 3, 12, 14), 8, 1, 1, False),     # 3 input channels: output / gradient made whole
     ((4, 1, 12, 12), 8, 0, 1, True),      # an input gradient: gradient made whole
     # Winograd F(4x4) forward (>= 16 channels each way): the output transform pools its tiles
-    ((64, 32, 13, 13), 64, 0, 1, True),   # the reference conv2 (11x11 -> 5x5)
+    ((64, 32, 13, 13), 64, 0, 1, True),   # the reference conv2 (11x11 -> 5x5); backward
+                                          # makes gy per block of images (both gradients)
+    ((13, 32, 13, 13), 64, 1, 1, True),   # padded, odd; 13 images: a partial last chunk
     ((3, 16, 14, 11), 24, 1, 1, False),   # padded, odd width: the last column is dropped
     ((2, 16, 11, 11), 17, 0, 1, True),    # 9x9: the last tile row holds no whole window
 ]

@@ -266,6 +266,30 @@ void conv2d_backward_per_image(const ConvGeom& g, const ImageGrad& gy_of, const 
   if (gb != nullptr) conv_packed::sum_chunks(bbuf.data(), n_chunks, g.O, gb);
 }
 
+bool conv2d_backward_blocks_ok(const ConvGeom& g, bool need_gx, bool need_gw) {
+  return need_gx && need_gw && winograd_backward_fused_ok(g);
+}
+
+// The Winograd pass makes gy a block at a time; the bias gradient's row sums are taken from
+// each block as it is made, image by image into the chunk's buffer as conv2d_backward does:
+// a chunk of kChunk images lies within one of the pass's chunks, whose images come in order
+// on one thread.
+void conv2d_backward_blocks(const ConvGeom& g, const ImagesGrad& gy_of, const float* x,
+                            const float* w, float* gx, float* gw, float* gb) {
+  static_assert(kWinogradChunk % kChunk == 0, "a bias chunk must lie within a Winograd chunk");
+  const ConvKernels& k = kConv.cpu();
+  const int64_t P = g.P(), n_chunks = (g.N + kChunk - 1) / kChunk;
+  std::vector<float> bbuf(gb ? n_chunks * g.O : 0, 0.0f);
+  const ImagesGrad with_bias = [&](int64_t n0, int64_t images, float* buf) {
+    gy_of(n0, images, buf);
+    for (int64_t i = 0; gb != nullptr && i < images; ++i) {
+      k.row_sums(buf + i * g.O * P, g.O, P, bbuf.data() + (n0 + i) / kChunk * g.O);
+    }
+  };
+  conv2d_backward_winograd(g, with_bias, x, w, gx, gw);
+  if (gb != nullptr) conv_packed::sum_chunks(bbuf.data(), n_chunks, g.O, gb);
+}
+
 void conv2d_backward(const ConvGeom& g, const float* gy, const float* x, const float* w,
                      float* gx, float* gw, float* gb) {
   if (gx != nullptr && gw != nullptr && winograd_backward_fused_ok(g)) {

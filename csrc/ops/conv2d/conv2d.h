@@ -149,6 +149,17 @@ bool conv2d_backward_per_image_ok(const ConvGeom& g, bool need_gx, bool need_gw)
 void conv2d_backward_per_image(const ConvGeom& g, const ImageGrad& gy_of, const float* x,
                                float* gw, float* gb);
 
+// All three gradients with gy supplied a block of whole images at a time: gy_of(n0, images,
+// buf) writes gy of images [n0, n0 + images) (images x O x OH x OW) into buf (the calling
+// thread's), once per image. The fused conv + relu + 2x2 pool node makes conv2's gy from the
+// pooled gradient this way, in cache, instead of writing and reading all of it. Where
+// conv2d_backward_blocks_ok (both gradients on the fused Winograd F(4x4) pass: the reference
+// conv2) the results have conv2d_backward's bits. gb may be null.
+using ImagesGrad = std::function<void(int64_t n0, int64_t images, float* buf)>;
+bool conv2d_backward_blocks_ok(const ConvGeom& g, bool need_gx, bool need_gw);
+void conv2d_backward_blocks(const ConvGeom& g, const ImagesGrad& gy_of, const float* x,
+                            const float* w, float* gx, float* gw, float* gb);
+
 // Packed-GEMM paths (conv2d_packed.cpp), used by the two above for the im2col shapes:
 // the im2col matrix is gathered straight into the GEMM's packed panels.
 bool conv2d_packed_ok(const ConvGeom& g);  // index maps fit int32

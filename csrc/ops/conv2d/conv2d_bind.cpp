@@ -215,7 +215,7 @@ py::tuple backward(const py::handle& gy_obj, const py::handle& x_obj, const py::
 }
 
 // backward_through_pool2x2's work, without the GIL: gy_whole (N x O x OH x OW) is null on the
-// per-image path, else the buffer for the conv's whole gy.
+// per-image and per-block paths, else the buffer for the conv's whole gy.
 void backward_through_pool2x2_nogil(const ConvGeom& g, const Pool2dGeom& pg, const float* gp,
                                     const uint8_t* cp, const float* rp, const float* xp,
                                     const float* wp, float* gy_whole, const Grads& d) {
@@ -224,6 +224,12 @@ void backward_through_pool2x2_nogil(const ConvGeom& g, const Pool2dGeom& pg, con
     const int64_t at = plane0 * pooled;
     max_backward_2x2_planes(gp + at, cp + at, rp == nullptr ? nullptr : rp + at, out, planes, pg);
   };
+  if (gy_whole == nullptr && conv2d_backward_blocks_ok(g, d.gxp != nullptr, d.gwp != nullptr)) {
+    conv2d_backward_blocks(g, [&](int64_t n0, int64_t images, float* buf) {
+      pool_backward(n0 * g.O, images * g.O, buf);
+    }, xp, wp, d.gxp, d.gwp, d.gbp);
+    return;
+  }
   if (gy_whole == nullptr) {  // image n's O planes
     conv2d_backward_per_image(g, [&](int64_t n, float* buf) {
       pool_backward(n * g.O, g.O, buf);
@@ -272,7 +278,8 @@ py::tuple backward_through_pool2x2(const py::handle& gy_obj, const py::handle& c
   }
   const uint8_t* cp = code.data();
   check_pool_codes(op, cp, static_cast<int64_t>(code.size()));
-  const bool per_image = conv2d_backward_per_image_ok(g, need_gx, need_gw);
+  const bool per_image = conv2d_backward_per_image_ok(g, need_gx, need_gw) ||
+                         conv2d_backward_blocks_ok(g, need_gx, need_gw);  // or per block
   py::array_t<float> gy_whole;
   if (!per_image) gy_whole = f32_empty(op, {g.N, g.O, g.OH, g.OW});
   Grads d(op, g, need_gx, need_gw, need_gb);

@@ -64,7 +64,7 @@ class CallBuffer {
   float* p_;
 };
 
-constexpr int64_t kChunk = 8;              // images per weight-gradient chunk (determinism)
+constexpr int64_t kChunk = kWinogradChunk;  // images per weight-gradient chunk (determinism)
 constexpr int64_t kBlockFloats = 160 * 1024;  // V + M of one block: ~640 KB, inside L2
 
 // The shapes Winograd F(2x2, 3x3) computes at all: the data gradient's padding is 2 - p.
@@ -570,8 +570,12 @@ bool winograd_backward_fused_ok(const ConvGeom& g) {
 // out the same way) panel by panel. Chunks, and the order of tiles within a chunk, are those
 // of conv2d_backward_weight_winograd, and sgemm's chain runs on unchanged across calls with
 // beta = 1, so gw has the same bits as there; gx is the adjoint pass's.
-void conv2d_backward_winograd(const ConvGeom& g, const float* gy, const float* x, const float* w,
-                              float* gx, float* gw) {
+namespace {
+// conv2d_backward_winograd's pass: gy is read from the tensor, or (gy_of) made a block of
+// whole images at a time into this thread's scratch (slot 4), where the dy transform reads
+// it as the block's first images.
+void backward_fused(const ConvGeom& g, const float* gy, const ImagesGrad* gy_of, const float* x,
+                    const float* w, float* gx, float* gw) {
   const Variant& v = kF4;
   const WinogradKernels& k = v.kernels->cpu();
   const int E = v.E;
@@ -588,14 +592,21 @@ void conv2d_backward_winograd(const ConvGeom& g, const float* gy, const float* x
   const CallBuffer dU(n_chunks * usize);
   conv_packed::run_pulled(n_chunks, [&](const conv_packed::Puller& pull) {
     const Scratch D(0, E * lay_d.es + 64), M(1, E * lay_m.es), V(2, E * lay_v.es);
+    const Scratch G(4, gy_of != nullptr ? block_images * O * g.OH * g.OW : 0);
     const float* u = nullptr;  // made on this thread's first chunk
     for (int64_t ch = pull(); ch >= 0; ch = pull()) {
       if (u == nullptr) u = U.for_thread();
       const int64_t n_end = min64(g.N, (ch + 1) * kChunk);
       float* dUc = dU.get() + ch * usize;
       for (int64_t n0 = ch * kChunk; n0 < n_end; n0 += block_images) {
-        const int64_t t0 = n0 * per_image, cnt = min64(block_images, n_end - n0) * per_image;
-        k.dy_transform(&wg, gy, t0, cnt, D.get(), &lay_d);
+        const int64_t images = min64(block_images, n_end - n0);
+        const int64_t t0 = n0 * per_image, cnt = images * per_image;
+        if (gy_of != nullptr) {
+          (*gy_of)(n0, images, G.get());
+          k.dy_transform(&wg, G.get(), 0, cnt, D.get(), &lay_d);
+        } else {
+          k.dy_transform(&wg, gy, t0, cnt, D.get(), &lay_d);
+        }
         k.input_transform(&wg, x, t0, cnt, V.get(), &lay_v);
         for (int e = 0; e < E; ++e) {  // both GEMMs of element e while its D is in L1
           const float* de = D.get() + e * lay_d.es;
@@ -613,6 +624,18 @@ void conv2d_backward_winograd(const ConvGeom& g, const float* gy, const float* x
     }
   });
   sum_chunks_to_weight_gradient(v, dU.get(), n_chunks, usize, O * C, gw);
+}
+
+}  // namespace
+
+void conv2d_backward_winograd(const ConvGeom& g, const float* gy, const float* x, const float* w,
+                              float* gx, float* gw) {
+  backward_fused(g, gy, nullptr, x, w, gx, gw);
+}
+
+void conv2d_backward_winograd(const ConvGeom& g, const ImagesGrad& gy_of, const float* x,
+                              const float* w, float* gx, float* gw) {
+  backward_fused(g, nullptr, &gy_of, x, w, gx, gw);
 }
 
 }  // namespace fv
