@@ -131,13 +131,22 @@ inline void run_pulled(int64_t n, const std::function<void(const Puller&)>& work
 
 // out[i] = chunk 0's [i] + chunk 1's [i] + ... in chunk order (chunks `size` floats apart),
 // element by element, so any split of the elements over threads gives the same bits: the
-// weight gradients' fixed chunks summed. out may be chunk 0 itself.
+// weight gradients' fixed chunks summed. out may be chunk 0 itself. A run of kRun elements
+// is summed chunk by chunk into a local array, so the inner loop over elements vectorises
+// and the chunks' adds do not form one long dependency chain per element (element by
+// element, the reference conv2's 8 x 74k floats took ~5% of its backward pass).
 inline void sum_chunks(const float* chunks, int64_t n_chunks, int64_t size, float* out) {
+  constexpr int64_t kRun = 64;
   parallel_for(size, 4096, [&](int64_t b, int64_t e) {
-    for (int64_t i = b; i < e; ++i) {
-      float s = chunks[i];
-      for (int64_t c = 1; c < n_chunks; ++c) s += chunks[c * size + i];
-      out[i] = s;
+    for (int64_t i0 = b; i0 < e; i0 += kRun) {
+      const int64_t len = e - i0 < kRun ? e - i0 : kRun;
+      float s[kRun];
+      for (int64_t j = 0; j < len; ++j) s[j] = chunks[i0 + j];
+      for (int64_t c = 1; c < n_chunks; ++c) {
+        const float* src = chunks + c * size + i0;
+        for (int64_t j = 0; j < len; ++j) s[j] += src[j];
+      }
+      for (int64_t j = 0; j < len; ++j) out[i0 + j] = s[j];
     }
   });
 }
