@@ -443,7 +443,8 @@ def test_max_pool_2x2_codes_match_indices(isa, rng, shape):
     np.testing.assert_array_equal(codes, (off >= W) * 2 + off % W)
 
 
-@pytest.mark.parametrize("shape", [(2, 32, 26, 26), (3, 4, 11, 11), (1, 3, 7, 9), (1, 2, 3, 40)])
+@pytest.mark.parametrize("shape", [(2, 32, 26, 26), (3, 4, 11, 11), (1, 3, 7, 9), (1, 2, 3, 40),
+                                   (2, 3, 9, 16), (1, 2, 5, 15), (2, 2, 4, 17)])
 @pytest.mark.parametrize("relu", [False, True])
 def test_max_pool_2x2_backward_equals_scatter(isa, rng, shape, relu):
     """The same bits as max_pool2d_backward at the indices (with relu_y: of relu_backward on

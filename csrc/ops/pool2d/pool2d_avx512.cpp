@@ -444,11 +444,17 @@ void max_forward_2x2(const float* x, float* y, uint8_t* code, int64_t planes, co
 
 // max_backward_2x2: 16 outputs of a row per vector; each code picks which of the four
 // (even / odd column, upper / lower row) vectors its gradient goes to, and the two rows are
-// interleaved back and stored whole.
+// interleaved back and stored whole. Rows of W <= 16 (the reference conv2's 11) take one
+// store per row that also writes an odd W's last column (its lane interleaves a zero, a lane
+// past the pooled row), and an odd H's last row is one masked store of zeros: per 11x11
+// plane that replaced ten scalar stores and a memset call.
 void max_backward_2x2(const float* gy, const uint8_t* code, const float* relu_y, float* gx,
                       int64_t planes, const Pool2dGeom& g) {
   const int64_t in_n = g.H * g.W, out_n = g.OH * g.OW;
   const __m512 zero = _mm512_setzero_ps();
+  const bool narrow = g.W <= 16;
+  const __mmask16 row_mask = tail16(g.W);
+  const __m512i lo = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
   for (int64_t c = 0; c < planes; ++c) {
     float* plane = gx + c * in_n;
     for (int64_t oh = 0; oh < g.OH; ++oh) {
@@ -465,11 +471,20 @@ void max_backward_2x2(const float* gy, const uint8_t* code, const float* relu_y,
         const auto pick = [&](int w) {
           return _mm512_maskz_mov_ps(_mm512_cmpeq_epi32_mask(k, _mm512_set1_epi32(w)), v);
         };
+        if (narrow) {  // lanes >= n of v are 0, so lane 2n (an odd W's last column) is too
+          _mm512_mask_storeu_ps(row, row_mask, _mm512_permutex2var_ps(pick(0), lo, pick(1)));
+          _mm512_mask_storeu_ps(row + g.W, row_mask, _mm512_permutex2var_ps(pick(2), lo, pick(3)));
+          continue;
+        }
         store_interleaved(row + 2 * ow, n, pick(0), pick(1));
         store_interleaved(row + g.W + 2 * ow, n, pick(2), pick(3));
       }
     }
-    max2x2_backward_edges(plane, g);
+    if (!narrow) {
+      max2x2_backward_edges(plane, g);
+    } else if (g.H > 2 * g.OH) {
+      _mm512_mask_storeu_ps(plane + 2 * g.OH * g.W, row_mask, zero);
+    }
   }
 }
 
