@@ -138,9 +138,10 @@ py::array_t<float> forward(const char* op, bool relu, const py::handle& x_obj,
 
 // max_pool2d_2x2(relu(conv2d(x, w, b))) -> (pooled, codes), the fused node's forward. Where
 // conv2d_relu_pool2x2_fused_ok (conv1 on AVX-512: the direct kernel; conv2: Winograd F(4x4)'s
-// output transform) the conv pools in registers and its output is never stored; else where conv2d_forward_per_unit_ok each unit's conv output
-// is pooled while in cache instead of written whole and read back; otherwise it is made whole,
-// then pooled. Every way the bits of conv2d_relu followed by max_pool2d_2x2.
+// output transform) the conv pools in registers and its output is never stored (nor
+// allocated); else where conv2d_forward_per_unit_ok each unit's conv output is pooled while in
+// cache instead of written whole and read back; otherwise it is made whole, then pooled.
+// Every way the bits of conv2d_relu followed by max_pool2d_2x2.
 py::tuple relu_pool2x2_forward(const py::handle& x_obj, const py::handle& w_obj,
                                const py::object& b_obj, const Ints& stride, const Ints& padding,
                                const Ints& dilation, int64_t groups) {
@@ -148,22 +149,23 @@ py::tuple relu_pool2x2_forward(const py::handle& x_obj, const py::handle& w_obj,
   const ForwardArgs a(op, x_obj, w_obj, b_obj, stride, padding, dilation, groups);
   const ConvGeom& g = a.g;
   const Pool2dGeom pg = pool2x2_geometry(op, g.OH, g.OW);
-  const bool per_unit = conv2d_forward_per_unit_ok(g);
+  const bool fused = conv2d_relu_pool2x2_fused_ok(g);
+  const bool per_unit = !fused && conv2d_forward_per_unit_ok(g);
   py::array_t<float> y_whole;
-  if (!per_unit) y_whole = f32_empty(op, {g.N, g.O, g.OH, g.OW});
+  if (!fused && !per_unit) y_whole = f32_empty(op, {g.N, g.O, g.OH, g.OW});
   auto pooled = f32_empty(op, {g.N, g.O, pg.OH, pg.OW});
   auto codes = u8_empty(op, {g.N, g.O, pg.OH, pg.OW});
   const float *xp = a.x.data(), *wp = a.w.data(), *bp = a.bias();
   float* pp = pooled.mutable_data();
   uint8_t* cp = codes.mutable_data();
-  float* yp = per_unit ? nullptr : y_whole.mutable_data();
+  float* yp = fused || per_unit ? nullptr : y_whole.mutable_data();
   {
     py::gil_scoped_release nogil;
     const int64_t out_n = pg.OH * pg.OW;
     const PlanesSink pool = [&](int64_t plane0, int64_t planes, const float* y) {
       max_forward_2x2_planes(y, pp + plane0 * out_n, cp + plane0 * out_n, planes, pg);
     };
-    if (conv2d_relu_pool2x2_fused_ok(g)) {
+    if (fused) {
       conv2d_relu_pool2x2_fused(g, xp, wp, bp, pp, cp);
     } else if (per_unit) {
       conv2d_forward_per_unit(g, xp, wp, bp, true, pool);
