@@ -83,22 +83,55 @@ struct VecAvx512 {
   // planes) and a load it overlaps waits until the store retires (no forwarding from masked
   // stores): perf had those waits at most of the transform's time there. Rows hold distinct
   // elements, so the order of the adds is the same.
+  // Neighbouring tiles of a tile row (windows 4 apart, lanes in a row: up to 3, whose 14
+  // columns fit a vector) overlap by 2 columns, so the next lane's loads would wait on this
+  // lane's stores the same way (the reference conv2: ~25% of this transform). Such a run of
+  // lanes is done together: each row is loaded once as 16 floats, each lane's row added in
+  // lane order under its mask (the overlapped columns get the same two adds in the same
+  // order), and stored once.
   template <int R>
   static void add_windows(float* dst, const int32_t* idx, const uint8_t* lane_rows, int64_t ld,
                           const F* z) {
     static_assert(R % 2 == 0 && R <= 8, "two window rows of <= 8 per vector");
     F t[R / 2][16];
     for (int h = 0; h < R / 2; ++h) transpose16(z + 16 * h, t[h]);
-    for (int i = 0; i < 16; ++i) {
-      __m256 sum[R];
-      __mmask8 m[R];
-      for (int r = 0; r < R; ++r) {
-        m[r] = lane_rows[r * 16 + i];
-        const __m256 add = r % 2 == 0 ? _mm512_castps512_ps256(t[r / 2][i])
-                                      : _mm512_extractf32x8_ps(t[r / 2][i], 1);
-        sum[r] = _mm256_add_ps(_mm256_maskz_loadu_ps(m[r], dst + idx[i] + r * ld), add);
+    const auto lane_row = [&](int i, int r) {  // lane i's row r (8 floats)
+      return r % 2 == 0 ? _mm512_castps512_ps256(t[r / 2][i]) : _mm512_extractf32x8_ps(t[r / 2][i], 1);
+    };
+    for (int i = 0; i < 16;) {
+      int k = 1;  // lanes i .. i + k - 1: adjacent tiles of one tile row
+      while (k < 3 && i + k < 16 && idx[i + k] == idx[i + k - 1] + 4) ++k;
+      if (k == 1) {
+        __m256 sum[R];
+        __mmask8 m[R];
+        for (int r = 0; r < R; ++r) {
+          m[r] = lane_rows[r * 16 + i];
+          sum[r] = _mm256_add_ps(_mm256_maskz_loadu_ps(m[r], dst + idx[i] + r * ld), lane_row(i, r));
+        }
+        for (int r = 0; r < R; ++r) _mm256_mask_storeu_ps(dst + idx[i] + r * ld, m[r], sum[r]);
+        ++i;
+        continue;
       }
-      for (int r = 0; r < R; ++r) _mm256_mask_storeu_ps(dst + idx[i] + r * ld, m[r], sum[r]);
+      __m512 sum[R];
+      __mmask16 all[R];
+      for (int r = 0; r < R; ++r) {
+        unsigned u = 0;
+        for (int j = 0; j < k; ++j) u |= static_cast<unsigned>(lane_rows[r * 16 + i + j]) << (4 * j);
+        all[r] = static_cast<__mmask16>(u);
+        sum[r] = _mm512_maskz_loadu_ps(all[r], dst + idx[i] + r * ld);
+      }
+      for (int j = 0; j < k; ++j) {
+        const __m512i shift = _mm512_sub_epi32(
+            _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+            _mm512_set1_epi32(4 * j));  // lane 4j + c reads c
+        for (int r = 0; r < R; ++r) {
+          const __mmask16 mj = static_cast<__mmask16>(lane_rows[r * 16 + i + j] << (4 * j));
+          const __m512 add = _mm512_permutexvar_ps(shift, _mm512_castps256_ps512(lane_row(i + j, r)));
+          sum[r] = _mm512_mask_add_ps(sum[r], mj, sum[r], add);
+        }
+      }
+      for (int r = 0; r < R; ++r) _mm512_mask_storeu_ps(dst + idx[i] + r * ld, all[r], sum[r]);
+      i += k;
     }
   }
   static void store_tile(float* d, int64_t ld, const float* s, int rows, int cols) {
