@@ -10,9 +10,13 @@ import numbers
 
 import numpy as np
 
+_F32 = np.dtype(np.float32)
+
 
 def as_f32(op: str, name: str, x) -> np.ndarray:
     """A float32 C-contiguous view or copy of `x`; TypeError for non-numeric input."""
+    if type(x) is np.ndarray and x.dtype is _F32 and x.flags.c_contiguous:
+        return x  # the common case (every kernel output and parameter), checked cheaply
     if isinstance(x, np.ndarray):
         arr = x
     elif isinstance(x, (str, bytes)) or x is None:
