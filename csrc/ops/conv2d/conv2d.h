@@ -151,7 +151,7 @@ void conv2d_backward_per_image(const ConvGeom& g, const ImageGrad& gy_of, const 
 
 // All three gradients with gy supplied a block of whole images at a time: gy_of(n0, images,
 // buf) writes gy of images [n0, n0 + images) (images x O x OH x OW) into buf (the calling
-// thread's), once per image. The fused conv + relu + 2x2 pool node makes conv2's gy from the
+// thread's); each image is in exactly one call. The fused conv + relu + 2x2 pool node makes conv2's gy from the
 // pooled gradient this way, in cache, instead of writing and reading all of it. Where
 // conv2d_backward_blocks_ok (both gradients on the fused Winograd F(4x4) pass: the reference
 // conv2) the results have conv2d_backward's bits. gb may be null.

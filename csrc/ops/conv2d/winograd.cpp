@@ -348,18 +348,20 @@ int64_t adjoint_block_images(const WinoGeom& wg, int64_t span) {
   return best;
 }
 
-// The Winograd conv of `in` (N x wg.C x H x W) with the transformed weights U into out; or,
-// adjoint (F(4x4) only), the data gradient of the conv wg describes: `in` is gy (N x wg.O x OH
-// x OW) over the same tiles, U holds U^T (C x O per element), out is gx (N x wg.C x H x W).
-// U comes packed (PackedWeights). When the GEMM depth (the transform's channels)
-// fits one K block, the input transform writes its values straight in the packed B layout and
-// sgemm_packed_block reads them there; otherwise they are row-major and each K block is
-// packed from them.
 // Where the forward's output goes instead of y (run_forward's pool): relu'd, then 2x2-pooled.
 struct PooledOut {
   float* pooled;
   uint8_t* codes;
 };
+
+// The Winograd conv of `in` (N x wg.C x H x W) with the transformed weights U into out (or,
+// with pool, relu'd and 2x2-pooled into pool's arrays: F(4x4) only); or, adjoint (F(4x4)
+// only), the data gradient of the conv wg describes: `in` is gy (N x wg.O x OH x OW) over the
+// same tiles, U holds U^T (C x O per element), out is gx (N x wg.C x H x W).
+// U comes packed (PackedWeights). When the GEMM depth (the transform's channels)
+// fits one K block, the input transform writes its values straight in the packed B layout and
+// sgemm_packed_block reads them there; otherwise they are row-major and each K block is
+// packed from them.
 
 void run_forward(const Variant& var, const WinoGeom& wg, const float* in, const PackedWeights& U,
                  const float* bias, bool relu, float* out, bool adjoint = false,

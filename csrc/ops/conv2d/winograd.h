@@ -148,9 +148,9 @@ bool winograd_backward_fused_ok(const ConvGeom& g);
 void conv2d_backward_winograd(const ConvGeom& g, const float* gy, const float* x, const float* w,
                               float* gx, float* gw);
 // The same with gy never whole: gy_of(n0, images, buf) writes gy of images [n0, n0 + images)
-// (images x O x OH x OW) into buf, on the thread that then transforms it. It is called once
-// per image, and the images of each kWinogradChunk-image chunk (0-7, 8-15, ...) come in order
-// on one thread (so gy_of may accumulate per-chunk sums, like the bias gradient's).
+// (images x O x OH x OW) into buf, on the thread that then transforms it. Each image is in
+// exactly one call, and the images of each kWinogradChunk-image chunk (0-7, 8-15, ...) come
+// in order on one thread (so gy_of may accumulate per-chunk sums, like the bias gradient's).
 constexpr int64_t kWinogradChunk = 8;
 void conv2d_backward_winograd(const ConvGeom& g, const ImagesGrad& gy_of, const float* x,
                               const float* w, float* gx, float* gw);
