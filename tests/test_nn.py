@@ -216,6 +216,7 @@ def test_fused_conv_relu_pool_gradients_equal_layer_by_layer(rng, pool, width, c
     x = rng.standard_normal((2, channels, 9, width)).astype(np.float32)
     x[0, :, :4, :4] = -5.0  # a corner where every relu output (and the pooled max) is 0 ...
     model[0].bias.data[:] = np.where(np.arange(16) % 2 == 0, -3.0, 0.1)  # ... in half the maps
+    x[1, 0, 5, 6] = np.nan  # NaN through the conv: it wins its pool windows
     g = None
     grads = []
     for fused in (True, False):
@@ -232,6 +233,7 @@ def test_fused_conv_relu_pool_gradients_equal_layer_by_layer(rng, pool, width, c
         y.backward(g)
         grads.append([y.data, xt.grad.data] + [p.grad.data for p in model.parameters()])
     assert (grads[0][0] == 0).any()  # the zero ties happened
+    assert np.isnan(grads[0][0]).any()  # and the NaN reached the output
     for a, b in zip(*grads):
         np.testing.assert_array_equal(a.view(np.uint32), b.view(np.uint32))
 
