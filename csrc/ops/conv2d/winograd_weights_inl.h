@@ -13,7 +13,9 @@
 // buffer and stalls until they retire. One depth at a time, perf put those stalls and the
 // lane-crossing reads of w at the top of this transform, itself ~22% of the reference conv3's
 // forward pass; batched, that pass went from 0.187 to 0.164 ms and the training step 0.09 ms
-// faster (2 threads, AVX-512, on an Intel Xeon: this VM's host on 2026-12-07).
+// faster (2 threads, AVX-512, on an Intel Xeon: this VM's host on 2026-12-07). With AVX-512
+// the copy goes through 16 x 16 transposes instead (gather_kernels): conv3's forward 0.16 ->
+// 0.15 ms, its backward 0.48 -> 0.465 (alternating processes, same host type).
 #pragma once
 
 #include <cstdint>
@@ -56,6 +58,54 @@ struct WeightLine<Vec, 4> {
   }
 };
 
+// k[iq][t][l] (flat: k[(iq * 9 + t) * L + l]) = tap t (rotated: 8 - t) of the 3x3 kernel
+// at w + l * p_stride + iq * q_stride, for lanes l < live and depths iq < nq; lane by lane,
+// each lane reading its run of w.
+template <class Vec>
+inline void gather_kernels_scalar(const float* w, int64_t p_stride, int64_t q_stride,
+                                  int64_t live, int nq, bool rotate, float* k) {
+  constexpr int L = Vec::L;
+  for (int64_t l = 0; l < live; ++l) {
+    const float* src = w + l * p_stride;
+    for (int iq = 0; iq < nq; ++iq) {
+      for (int t = 0; t < 9; ++t) k[(iq * 9 + t) * L + l] = src[iq * q_stride + (rotate ? 8 - t : t)];
+    }
+  }
+}
+
+// The same (not rotated) through 16 x 16 transposes (Vec::L == 16, Vec::transpose16): the
+// forward's kernels of a lane are one run of nq * 9 floats (q_stride 9), cut into vectors
+// whose transposes hold 16 (iq, t) pairs each; the data gradient's kernels of one depth are
+// one run over the lanes (p_stride 9), one transpose per depth. A copy: the same values as
+// gather_kernels_scalar, a few times fewer instructions (the scalar copy, 126 to 144 loads and
+// stores per lane, was ~30% of the transform's samples on the reference conv3).
+template <class Vec>
+inline void gather_kernels(const float* w, int64_t p_stride, int64_t q_stride, int64_t live,
+                           int nq, float* k) {
+  using F = typename Vec::F;
+  static_assert(Vec::L == 16, "16 x 16 transposes");
+  F rows[16], cols[16];
+  if (q_stride == 9) {
+    const int64_t run = nq * 9;
+    for (int64_t f0 = 0; f0 < run; f0 += 16) {
+      const typename Vec::K m = Vec::mask(0, run - f0);
+      for (int l = 0; l < 16; ++l) rows[l] = l < live ? Vec::load(w + l * p_stride + f0, m) : Vec::zero();
+      Vec::transpose16(rows, cols);
+      for (int64_t j = 0; j < 16 && f0 + j < run; ++j) Vec::store(k + (f0 + j) * 16, Vec::mask(0, 16), cols[j]);
+    }
+  } else if (p_stride == 9) {
+    const typename Vec::K m = Vec::mask(0, 9);
+    for (int iq = 0; iq < nq; ++iq) {
+      const float* src = w + iq * q_stride;
+      for (int l = 0; l < 16; ++l) rows[l] = l < live ? Vec::load(src + l * 9, m) : Vec::zero();
+      Vec::transpose16(rows, cols);
+      for (int t = 0; t < 9; ++t) Vec::store(k + (iq * 9 + t) * 16, Vec::mask(0, 16), cols[t]);
+    }
+  } else {
+    gather_kernels_scalar<Vec>(w, p_stride, q_stride, live, nq, false, k);
+  }
+}
+
 // WinogradKernels::weight_transform (winograd.h) for F(m x m).
 template <class Vec, int m>
 void weight_transform_t(const float* w, int64_t O, int64_t C, WinoWeights mode, int64_t mr,
@@ -79,11 +129,17 @@ void weight_transform_t(const float* w, int64_t O, int64_t C, WinoWeights mode, 
       const int64_t p0 = panel * mr + l0;
       const int64_t live = P - p0 < L ? (P - p0 > 0 ? P - p0 : 0) : L;  // rows < P
       const int64_t width = mr - l0 < L ? mr - l0 : L;  // lanes stored (rows past P: 0)
-      for (int64_t l = 0; l < live; ++l) {  // lane by lane: each reads a run of w
-        const float* src = w + (p0 + l) * p_stride + q0 * q_stride;
-        for (int iq = 0; iq < nq; ++iq) {
-          for (int t = 0; t < 9; ++t) k[iq][t][l] = src[iq * q_stride + (rotate ? 8 - t : t)];
+      if constexpr (Vec::kRowLoads) {  // 16 lanes: runs of w transposed into k in registers
+        if (!rotate) {
+          gather_kernels<Vec>(w + p0 * p_stride + q0 * q_stride, p_stride, q_stride, live, nq,
+                              &k[0][0][0]);
+        } else {
+          gather_kernels_scalar<Vec>(w + p0 * p_stride + q0 * q_stride, p_stride, q_stride, live,
+                                     nq, rotate, &k[0][0][0]);
         }
+      } else {
+        gather_kernels_scalar<Vec>(w + p0 * p_stride + q0 * q_stride, p_stride, q_stride, live,
+                                   nq, rotate, &k[0][0][0]);
       }
       const typename Vec::K in = Vec::mask(0, live), out = Vec::mask(0, width);
       for (int iq = 0; iq < nq; ++iq) {
