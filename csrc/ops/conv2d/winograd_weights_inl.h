@@ -129,18 +129,15 @@ void weight_transform_t(const float* w, int64_t O, int64_t C, WinoWeights mode, 
       const int64_t p0 = panel * mr + l0;
       const int64_t live = P - p0 < L ? (P - p0 > 0 ? P - p0 : 0) : L;  // rows < P
       const int64_t width = mr - l0 < L ? mr - l0 : L;  // lanes stored (rows past P: 0)
+      const float* wl = w + p0 * p_stride + q0 * q_stride;
+      bool gathered = false;
       if constexpr (Vec::kRowLoads) {  // 16 lanes: runs of w transposed into k in registers
         if (!rotate) {
-          gather_kernels<Vec>(w + p0 * p_stride + q0 * q_stride, p_stride, q_stride, live, nq,
-                              &k[0][0][0]);
-        } else {
-          gather_kernels_scalar<Vec>(w + p0 * p_stride + q0 * q_stride, p_stride, q_stride, live,
-                                     nq, rotate, &k[0][0][0]);
+          gather_kernels<Vec>(wl, p_stride, q_stride, live, nq, &k[0][0][0]);
+          gathered = true;
         }
-      } else {
-        gather_kernels_scalar<Vec>(w + p0 * p_stride + q0 * q_stride, p_stride, q_stride, live,
-                                   nq, rotate, &k[0][0][0]);
       }
+      if (!gathered) gather_kernels_scalar<Vec>(wl, p_stride, q_stride, live, nq, rotate, &k[0][0][0]);
       const typename Vec::K in = Vec::mask(0, live), out = Vec::mask(0, width);
       for (int iq = 0; iq < nq; ++iq) {
         const int64_t q = q0 + iq, block = q / kc, kq = q % kc;
