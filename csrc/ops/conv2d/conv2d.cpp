@@ -212,9 +212,17 @@ void conv2d_forward(const ConvGeom& g, const float* x, const float* w, const flo
 
 namespace {
 
+// Channels of gy made (or read) and consumed at a time by direct_weight_bias_images: a
+// multiple of the wgrad kernels' 3-channel blocks, small enough to stay in L1 with the input
+// plane (conv1's 6 x 26 x 26 floats: 16 KB). Whole images (conv1's 86 KB) went through L2: the
+// pool's backward wrote them there and wgrad_c1_3x3 and row_sums read them back.
+constexpr int64_t kChannelBlock = 6;
+
 // The direct path's weight gradient (wgrad_c1_3x3, when wb is not null) and the bias gradient
 // (row_sums, when bb is not null) of images [n0, n_end), image by image into one chunk's
-// zeroed buffers wb (O x 9) and bb (O). pad: a zeroed Hp x Wp plane (padded layers only).
+// zeroed buffers wb (O x 9) and bb (O); within an image, kChannelBlock channels of gy at a
+// time (every channel's sums are its own: any split gives the same bits). gy_buf holds
+// kChannelBlock * P floats; pad: a zeroed Hp x Wp plane (padded layers only).
 void direct_weight_bias_images(const ConvGeom& g, const ImageGrad& gy_of, float* gy_buf,
                                const float* x, int64_t n0, int64_t n_end, float* wb, float* bb,
                                float* pad) {
@@ -222,18 +230,27 @@ void direct_weight_bias_images(const ConvGeom& g, const ImageGrad& gy_of, float*
   const int64_t Og = g.Og(), P = g.P(), HW = g.H * g.W;
   const int64_t Wp = g.W + g.pl + g.pr;
   for (int64_t n = n0; n < n_end; ++n) {
-    const float* gyn = gy_of(n, gy_buf);
-    for (int64_t grp = 0; wb != nullptr && grp < g.groups; ++grp) {
-      const float* plane = x + (n * g.C + grp) * HW;  // Cg == 1
-      if (pad != nullptr) {
-        for (int64_t r = 0; r < g.H; ++r) {
-          std::memcpy(pad + (r + g.pt) * Wp + g.pl, plane + r * g.W, sizeof(float) * g.W);
+    int64_t padded = -1;  // the group whose input plane is in pad
+    for (int64_t o0 = 0; o0 < g.O; o0 += kChannelBlock) {
+      const int64_t o1 = o0 + kChannelBlock < g.O ? o0 + kChannelBlock : g.O;
+      const float* gyb = gy_of(n, o0, o1, gy_buf);  // channels [o0, o1)
+      for (int64_t grp = o0 / Og; wb != nullptr && grp * Og < o1; ++grp) {
+        const int64_t c0 = grp * Og > o0 ? grp * Og : o0;
+        const int64_t c1 = (grp + 1) * Og < o1 ? (grp + 1) * Og : o1;
+        const float* plane = x + (n * g.C + grp) * HW;  // Cg == 1
+        if (pad != nullptr) {
+          if (padded != grp) {
+            for (int64_t r = 0; r < g.H; ++r) {
+              std::memcpy(pad + (r + g.pt) * Wp + g.pl, plane + r * g.W, sizeof(float) * g.W);
+            }
+            padded = grp;
+          }
+          plane = pad;
         }
-        plane = pad;
+        k.wgrad_c1_3x3(plane, Wp, gyb + (c0 - o0) * P, c1 - c0, g.OH, g.OW, wb + c0 * 9);
       }
-      k.wgrad_c1_3x3(plane, Wp, gyn + grp * Og * P, Og, g.OH, g.OW, wb + grp * Og * 9);
+      if (bb != nullptr) k.row_sums(gyb, o1 - o0, P, bb + o0);
     }
-    if (bb != nullptr) k.row_sums(gyn, g.O, P, bb);
   }
 }
 
@@ -253,7 +270,7 @@ void conv2d_backward_per_image(const ConvGeom& g, const ImageGrad& gy_of, const 
   std::vector<float> bbuf(gb ? n_chunks * g.O : 0, 0.0f);
   parallel_for(n_chunks, 1, [&](int64_t b, int64_t e) {
     std::vector<float> pad(gw && padded ? Hp * Wp : 0, 0.0f);
-    std::vector<float> gy_buf(g.O * g.P());
+    std::vector<float> gy_buf(kChannelBlock * g.P());
     for (int64_t ch = b; ch < e; ++ch) {
       const int64_t n0 = ch * kChunk, n_end = n0 + kChunk < g.N ? n0 + kChunk : g.N;
       direct_weight_bias_images(g, gy_of, gy_buf.data(), x, n0, n_end,
@@ -327,7 +344,9 @@ void conv2d_backward(const ConvGeom& g, const float* gy, const float* x, const f
   const bool padded = Hp != g.H || Wp != g.W;
   std::vector<float> wbuf(gw ? n_chunks * wsize : 0, 0.0f);
   std::vector<float> bbuf(gb ? n_chunks * g.O : 0, 0.0f);
-  const ImageGrad gy_in_tensor = [&](int64_t n, float*) { return gy + n * g.O * P; };
+  const ImageGrad gy_in_tensor = [&](int64_t n, int64_t o0, int64_t, float*) {
+    return gy + (n * g.O + o0) * P;
+  };
   parallel_for(n_chunks, 1, [&](int64_t b, int64_t e) {
     std::vector<float> gcol(gx != nullptr && !pointwise ? Kg * nb * P : 0);
     std::vector<float> col(gw != nullptr && !wdirect && !pointwise ? Kg * nb * P : 0);

@@ -137,14 +137,15 @@ void conv2d_relu_pool2x2_fused(const ConvGeom& g, const float* x, const float* w
 void conv2d_backward(const ConvGeom& g, const float* gy, const float* x, const float* w,
                      float* gx, float* gw, float* gb);
 
-// The weight and bias gradients with gy supplied one image at a time: gy_of(n, buf) returns
-// image n's gy (O x OH x OW), a pointer into a tensor or computed into buf (O*OH*OW floats, the
-// calling thread's). The fused conv + relu + 2x2 pool node computes conv1's gy (the largest
-// activation) an image at a time from the pooled gradient this way, in cache, instead of
-// writing and reading all of it. Where conv2d_backward_per_image_ok (no data gradient; the
+// The weight and bias gradients with gy supplied a few channels of one image at a time:
+// gy_of(n, o0, o1, buf) returns channels [o0, o1) of image n's gy ((o1 - o0) x OH x OW), a
+// pointer into a tensor or computed into buf (room for (o1 - o0) * OH * OW floats, the calling
+// thread's). The fused conv + relu + 2x2 pool node computes conv1's gy (the largest
+// activation) this way from the pooled gradient, in L1, instead of writing and reading all of
+// it. Where conv2d_backward_per_image_ok (no data gradient; the
 // weight gradient, if wanted, on the direct 3x3 path: conv2d_backward takes gy per image
 // there too) the results have conv2d_backward's bits. gw or gb may be null.
-using ImageGrad = std::function<const float*(int64_t n, float* buf)>;
+using ImageGrad = std::function<const float*(int64_t n, int64_t o0, int64_t o1, float* buf)>;
 bool conv2d_backward_per_image_ok(const ConvGeom& g, bool need_gx, bool need_gw);
 void conv2d_backward_per_image(const ConvGeom& g, const ImageGrad& gy_of, const float* x,
                                float* gw, float* gb);

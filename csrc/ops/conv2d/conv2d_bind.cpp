@@ -232,9 +232,9 @@ void backward_through_pool2x2_nogil(const ConvGeom& g, const Pool2dGeom& pg, con
     }, xp, wp, d.gxp, d.gwp, d.gbp);
     return;
   }
-  if (gy_whole == nullptr) {  // image n's O planes
-    conv2d_backward_per_image(g, [&](int64_t n, float* buf) {
-      pool_backward(n * g.O, g.O, buf);
+  if (gy_whole == nullptr) {  // image n's planes o0 .. o1
+    conv2d_backward_per_image(g, [&](int64_t n, int64_t o0, int64_t o1, float* buf) {
+      pool_backward(n * g.O + o0, o1 - o0, buf);
       return static_cast<const float*>(buf);
     }, xp, d.gwp, d.gbp);
     return;
