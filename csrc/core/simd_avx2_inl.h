@@ -26,5 +26,14 @@ inline void transpose8(__m256 r[8]) {
   }
 }
 
+// *best, *at = v, at_v in the lanes where v > *best or v is NaN: max_pool2d's window rule
+// (the scalar code's `v > best || v != v`), shared by the AVX2 pool kernels and Winograd's
+// pooling output transform so the bits cannot drift apart.
+inline void take_if_greater_or_nan(__m256 v, __m256i at_v, __m256* best, __m256i* at) {
+  const __m256 t = _mm256_or_ps(_mm256_cmp_ps(v, *best, _CMP_GT_OQ), _mm256_cmp_ps(v, v, _CMP_UNORD_Q));
+  *best = _mm256_blendv_ps(*best, v, t);
+  *at = _mm256_castps_si256(_mm256_blendv_ps(_mm256_castsi256_ps(*at), _mm256_castsi256_ps(at_v), t));
+}
+
 }  // namespace
 }  // namespace fv

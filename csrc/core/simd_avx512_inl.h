@@ -38,8 +38,9 @@ inline void transpose16(__m512 r[16]) {
 // The max of 2x2 windows, lane by lane, scanned in the scalar code's order: e0 (row 0, even
 // column), then o0, e1, o1, each taken where it is greater than the best so far or NaN.
 // *best gets the max, *at 0 where e0 won, else at1, at2 or at3 (pool offsets or codes 1..3).
-// max_pool2d's kernels and the conv kernel that pools in registers share it, so the rule (and
-// the bits) cannot drift apart.
+// max_pool2d's kernels and the conv kernels that pool in registers (the direct kernel, and
+// Winograd's output transform through its Vec) share it, so the rule (and the bits) cannot
+// drift apart.
 inline void take_if_greater_or_nan(__m512 v, __m512i at_v, __m512* best, __m512i* at) {
   const __mmask16 t =
       _mm512_cmp_ps_mask(v, *best, _CMP_GT_OQ) | _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);

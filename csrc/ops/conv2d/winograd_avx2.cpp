@@ -23,11 +23,12 @@ struct VecAvx2 {
   static F max0(F a) { return _mm256_max_ps(_mm256_setzero_ps(), a); }
   static F set1(float v) { return _mm256_set1_ps(v); }
   static F mul(F a, F b) { return _mm256_mul_ps(a, b); }
-  // *best, *at = v, at_v in the lanes where v > *best or v is NaN (max_pool2d's rule)
+  // *best, *at = v, at_v in the lanes where v > *best or v is NaN: max_pool2d's rule, the
+  // one core/simd_avx2_inl.h keeps for every AVX2 pool (codes here are floats 0-3)
   static void take_if_greater_or_nan(F v, F at_v, F* best, F* at) {
-    const F t = _mm256_or_ps(_mm256_cmp_ps(v, *best, _CMP_GT_OQ), _mm256_cmp_ps(v, v, _CMP_UNORD_Q));
-    *best = _mm256_blendv_ps(*best, v, t);
-    *at = _mm256_blendv_ps(*at, at_v, t);
+    __m256i at_i = _mm256_castps_si256(*at);
+    fv::take_if_greater_or_nan(v, _mm256_castps_si256(at_v), best, &at_i);
+    *at = _mm256_castsi256_ps(at_i);
   }
   static K kand(K a, K b) { return _mm256_and_si256(a, b); }
   static F gather(const float* base, const int32_t* idx, K m) {

@@ -35,11 +35,12 @@ struct VecAvx512 {
   static F max0(F a) { return _mm512_max_ps(_mm512_setzero_ps(), a); }
   static F set1(float v) { return _mm512_set1_ps(v); }
   static F mul(F a, F b) { return _mm512_mul_ps(a, b); }
-  // *best, *at = v, at_v in the lanes where v > *best or v is NaN (max_pool2d's rule)
+  // *best, *at = v, at_v in the lanes where v > *best or v is NaN: max_pool2d's rule, the
+  // one core/simd_avx512_inl.h keeps for every AVX-512 pool (codes here are floats 0-3)
   static void take_if_greater_or_nan(F v, F at_v, F* best, F* at) {
-    const K t = _mm512_cmp_ps_mask(v, *best, _CMP_GT_OQ) | _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
-    *best = _mm512_mask_mov_ps(*best, t, v);
-    *at = _mm512_mask_mov_ps(*at, t, at_v);
+    __m512i at_i = _mm512_castps_si512(*at);
+    fv::take_if_greater_or_nan(v, _mm512_castps_si512(at_v), best, &at_i);
+    *at = _mm512_castsi512_ps(at_i);
   }
   // out[k] lane i = v[i] lane k (core/simd_avx512_inl.h)
   static void transpose16(const F* v, F* out) {

@@ -5,6 +5,7 @@
 // per-element code.
 #include <immintrin.h>
 
+#include "core/simd_avx2_inl.h"
 #include "ops/pool2d/pool2d.h"
 
 namespace fv {
@@ -64,13 +65,6 @@ void store_interleaved(float* p, int64_t n, __m256 e, __m256 o) {
   if (n > 4) store_n(p + 8, b, 2 * n - 8);
 }
 
-// (v > best || isnan(v)) -> take v and its index: the scalar rule, lane by lane.
-void take_max(__m256 v, __m256i at_v, __m256* best, __m256i* at) {
-  const __m256 t = _mm256_or_ps(_mm256_cmp_ps(v, *best, _CMP_GT_OQ), _mm256_cmp_ps(v, v, _CMP_UNORD_Q));
-  *best = _mm256_blendv_ps(*best, v, t);
-  *at = _mm256_castps_si256(_mm256_blendv_ps(_mm256_castsi256_ps(*at), _mm256_castsi256_ps(at_v), t));
-}
-
 void store_out(float* y, int64_t* idx, int64_t n, __m256 best, __m256i at) {
   store_n(y, best, n);
   if (idx == nullptr) return;
@@ -97,9 +91,9 @@ void max_window_2x2(const float* p, int64_t W, int64_t n, __m256i at1, __m256i a
   load_even_odd(p + W, n, &e1, &o1);
   *best = e0;
   *at = _mm256_setzero_si256();
-  take_max(o0, at1, best, at);
-  take_max(e1, at2, best, at);
-  take_max(o1, at3, best, at);
+  take_if_greater_or_nan(o0, at1, best, at);
+  take_if_greater_or_nan(e1, at2, best, at);
+  take_if_greater_or_nan(o1, at3, best, at);
 }
 
 // Kernel 2 stride 2, output row oh (both input rows exist), columns [0, OW2) with 2*OW2 <= W.
@@ -136,7 +130,7 @@ void max_row_generic(const float* x, float* y, int64_t* idx, const Pool2dGeom& g
       for (int64_t kw = 0; kw < g.kw; ++kw) {
         const int64_t pos = ih * g.W + iwb + kw * g.dw;
         const __m256 v = load_strided(x + pos, g.sw, m);
-        take_max(v, _mm256_add_epi32(_mm256_set1_epi32(static_cast<int>(pos)), lane_off), &best, &at);
+        take_if_greater_or_nan(v, _mm256_add_epi32(_mm256_set1_epi32(static_cast<int>(pos)), lane_off), &best, &at);
       }
     }
     store_out(y + oh * g.OW + ow, idx == nullptr ? nullptr : idx + oh * g.OW + ow, n, best, at);
@@ -181,9 +175,9 @@ void max_flat8(const float* x, float* y, int64_t* idx, const Pool2dGeom& g, cons
                  _mm256_castpd_ps(_mm256_i32gather_pd(bot, hi, 4)), &e1, &o1);
     __m256 best = e0;
     __m256i at = _mm256_setzero_si256();
-    take_max(o0, one, &best, &at);
-    take_max(e1, w, &best, &at);
-    take_max(o1, w1, &best, &at);
+    take_if_greater_or_nan(o0, one, &best, &at);
+    take_if_greater_or_nan(e1, w, &best, &at);
+    take_if_greater_or_nan(o1, w1, &best, &at);
     store_out(y + 8 * v, idx == nullptr ? nullptr : idx + 8 * v, 8, best,
               _mm256_add_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(pin + 8 * v)), at));
   }
