@@ -40,12 +40,13 @@ void load_even_odd(const float* p, int64_t n, __m512* e, __m512* o) {
   deinterleave(_mm512_maskz_loadu_ps(tail16(2 * n), p), _mm512_maskz_loadu_ps(tail16(2 * n - 16), p + 16), e, o);
 }
 
-// p[0 .. 2n) = e0 o0 e1 o1 ...
-void store_interleaved(float* p, int64_t n, __m512 e, __m512 o) {
+// p[0 .. count) = e0 o0 e1 o1 ... (count <= 32; the second vector only where count > 16)
+void store_interleaved(float* p, int64_t count, __m512 e, __m512 o) {
   const __m512i lo = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+  _mm512_mask_storeu_ps(p, tail16(count), _mm512_permutex2var_ps(e, lo, o));
+  if (count <= 16) return;
   const __m512i hi = _mm512_add_epi32(lo, _mm512_set1_epi32(8));
-  _mm512_mask_storeu_ps(p, tail16(2 * n), _mm512_permutex2var_ps(e, lo, o));
-  _mm512_mask_storeu_ps(p + 16, tail16(2 * n - 16), _mm512_permutex2var_ps(e, hi, o));
+  _mm512_mask_storeu_ps(p + 16, tail16(count - 16), _mm512_permutex2var_ps(e, hi, o));
 }
 
 void store_out(float* y, int64_t* idx, int64_t n, __m512 best, __m512i at) {
@@ -189,9 +190,9 @@ bool max_backward_blocks(const float* gy, const int64_t* idx, float* gx, const P
       const __mmask16 h10 = _mm512_cmpeq_epi32_mask(off, w);
       const __mmask16 h11 = _mm512_cmpeq_epi32_mask(off, w1);
       if (((h00 | h01 | h10 | h11) & m) != m) return false;
-      store_interleaved(r0 + 2 * ow, n, _mm512_add_ps(_mm512_maskz_mov_ps(h00, gv), zero),
+      store_interleaved(r0 + 2 * ow, 2 * n, _mm512_add_ps(_mm512_maskz_mov_ps(h00, gv), zero),
                         _mm512_add_ps(_mm512_maskz_mov_ps(h01, gv), zero));
-      store_interleaved(r0 + g.W + 2 * ow, n, _mm512_add_ps(_mm512_maskz_mov_ps(h10, gv), zero),
+      store_interleaved(r0 + g.W + 2 * ow, 2 * n, _mm512_add_ps(_mm512_maskz_mov_ps(h10, gv), zero),
                         _mm512_add_ps(_mm512_maskz_mov_ps(h11, gv), zero));
     }
     if (g.W & 1) r0[g.W - 1] = r0[2 * g.W - 1] = 0.0f;
@@ -245,8 +246,8 @@ void avg_backward_plane(const float* gy, float* gx, const Pool2dGeom& g, bool co
     for (int64_t ow = 0; ow < g.OW; ow += 16) {
       const int64_t n = min64(16, g.OW - ow);
       const __m512 v = _mm512_add_ps(_mm512_div_ps(_mm512_maskz_loadu_ps(tail16(n), gy + oh * g.OW + ow), four), zero);
-      store_interleaved(r0 + 2 * ow, n, v, v);
-      store_interleaved(r0 + g.W + 2 * ow, n, v, v);
+      store_interleaved(r0 + 2 * ow, 2 * n, v, v);
+      store_interleaved(r0 + g.W + 2 * ow, 2 * n, v, v);
     }
     if (g.W & 1) r0[g.W - 1] = r0[2 * g.W - 1] = 0.0f;
   }
@@ -453,8 +454,6 @@ void max_backward_2x2(const float* gy, const uint8_t* code, const float* relu_y,
   const int64_t in_n = g.H * g.W, out_n = g.OH * g.OW;
   const __m512 zero = _mm512_setzero_ps();
   const bool narrow = g.W <= 16;
-  const __mmask16 row_mask = tail16(g.W);
-  const __m512i lo = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
   for (int64_t c = 0; c < planes; ++c) {
     float* plane = gx + c * in_n;
     for (int64_t oh = 0; oh < g.OH; ++oh) {
@@ -471,19 +470,17 @@ void max_backward_2x2(const float* gy, const uint8_t* code, const float* relu_y,
         const auto pick = [&](int w) {
           return _mm512_maskz_mov_ps(_mm512_cmpeq_epi32_mask(k, _mm512_set1_epi32(w)), v);
         };
-        if (narrow) {  // lanes >= n of v are 0, so lane 2n (an odd W's last column) is too
-          _mm512_mask_storeu_ps(row, row_mask, _mm512_permutex2var_ps(pick(0), lo, pick(1)));
-          _mm512_mask_storeu_ps(row + g.W, row_mask, _mm512_permutex2var_ps(pick(2), lo, pick(3)));
-          continue;
-        }
-        store_interleaved(row + 2 * ow, n, pick(0), pick(1));
-        store_interleaved(row + g.W + 2 * ow, n, pick(2), pick(3));
+        // narrow: the whole row, W floats; lanes >= n of v are 0, so lane 2n (an odd W's
+        // last column) is too
+        const int64_t count = narrow ? g.W : 2 * n;
+        store_interleaved(row + 2 * ow, count, pick(0), pick(1));
+        store_interleaved(row + g.W + 2 * ow, count, pick(2), pick(3));
       }
     }
     if (!narrow) {
       max2x2_backward_edges(plane, g);
     } else if (g.H > 2 * g.OH) {
-      _mm512_mask_storeu_ps(plane + 2 * g.OH * g.W, row_mask, zero);
+      _mm512_mask_storeu_ps(plane + 2 * g.OH * g.W, tail16(g.W), zero);
     }
   }
 }
