@@ -142,9 +142,9 @@ void conv2d_backward(const ConvGeom& g, const float* gy, const float* x, const f
 // pointer into a tensor or computed into buf (room for (o1 - o0) * OH * OW floats, the calling
 // thread's). The fused conv + relu + 2x2 pool node computes conv1's gy (the largest
 // activation) this way from the pooled gradient, in L1, instead of writing and reading all of
-// it. Where conv2d_backward_per_image_ok (no data gradient; the
-// weight gradient, if wanted, on the direct 3x3 path: conv2d_backward takes gy per image
-// there too) the results have conv2d_backward's bits. gw or gb may be null.
+// it. Where conv2d_backward_per_image_ok (no data gradient; the weight gradient, if wanted,
+// on the direct 3x3 path: conv2d_backward takes gy this way there too) the results have
+// conv2d_backward's bits. gw or gb may be null.
 using ImageGrad = std::function<const float*(int64_t n, int64_t o0, int64_t o1, float* buf)>;
 bool conv2d_backward_per_image_ok(const ConvGeom& g, bool need_gx, bool need_gw);
 void conv2d_backward_per_image(const ConvGeom& g, const ImageGrad& gy_of, const float* x,
@@ -152,10 +152,10 @@ void conv2d_backward_per_image(const ConvGeom& g, const ImageGrad& gy_of, const 
 
 // All three gradients with gy supplied a block of whole images at a time: gy_of(n0, images,
 // buf) writes gy of images [n0, n0 + images) (images x O x OH x OW) into buf (the calling
-// thread's); each image is in exactly one call. The fused conv + relu + 2x2 pool node makes conv2's gy from the
-// pooled gradient this way, in cache, instead of writing and reading all of it. Where
-// conv2d_backward_blocks_ok (both gradients on the fused Winograd F(4x4) pass: the reference
-// conv2) the results have conv2d_backward's bits. gb may be null.
+// thread's); each image is in exactly one call. The fused conv + relu + 2x2 pool node makes
+// conv2's gy from the pooled gradient this way, in cache, instead of writing and reading all
+// of it. Where conv2d_backward_blocks_ok (both gradients on the fused Winograd F(4x4) pass:
+// the reference conv2) the results have conv2d_backward's bits. gb may be null.
 using ImagesGrad = std::function<void(int64_t n0, int64_t images, float* buf)>;
 bool conv2d_backward_blocks_ok(const ConvGeom& g, bool need_gx, bool need_gw);
 void conv2d_backward_blocks(const ConvGeom& g, const ImagesGrad& gy_of, const float* x,
