@@ -258,7 +258,6 @@ void input_transform_t(const WinoGeom* g, const float* x, int64_t t0, int64_t T,
   using P = GatherPlan<Vec, 6>;
   const int64_t H = g->H, W = g->W, HW = H * W, cs = lay->c_stride, es = lay->es;
   auto make = [&](int64_t j, int64_t n) { return P(g, t0, j, n, x, g->C, H, W, g->pt, g->pl); };
-  const typename Vec::K whole = Vec::mask(0, Vec::L);  // lanes past the block's tiles: 0
   auto body = [&](const P& p, int64_t c) {
     const float* src = p.src + c * HW;
     F win[36];
@@ -274,7 +273,8 @@ void input_transform_t(const WinoGeom* g, const float* x, int64_t t0, int64_t T,
     for (int a = 0; a < 6; ++a) {
       F v[6];
       bt6<Vec>(t[a], v);
-      for (int b = 0; b < 6; ++b) Vec::store(dst + (a * 6 + b) * es, whole, v[b]);
+      // every lane: those past the block's tiles hold 0 (their windows read as 0)
+      for (int b = 0; b < 6; ++b) Vec::store_all(dst + (a * 6 + b) * es, v[b]);
     }
   };
   run_plans<P, Vec>(T, g->C, make, body);
@@ -409,7 +409,6 @@ void dy_transform_t(const WinoGeom* g, const float* dy, int64_t t0, int64_t T, f
   using P = GatherPlan<Vec, 4>;
   const int64_t OH = g->OH, OW = g->OW, cs = lay->c_stride, es = lay->es;
   auto make = [&](int64_t j, int64_t n) { return P(g, t0, j, n, dy, g->O, OH, OW, 0, 0); };
-  const typename Vec::K whole = Vec::mask(0, Vec::L);  // lanes past the block's tiles: 0
   auto body = [&](const P& p, int64_t o) {
     const float* src = p.src + o * OH * OW;
     F win[16];
@@ -425,7 +424,8 @@ void dy_transform_t(const WinoGeom* g, const float* dy, int64_t t0, int64_t T, f
     for (int a = 0; a < 6; ++a) {
       F w[6];
       a6<Vec>(q[a], w);
-      for (int b = 0; b < 6; ++b) Vec::store(dst + (a * 6 + b) * es, whole, w[b]);
+      // every lane: those past the block's tiles hold 0 (their windows read as 0)
+      for (int b = 0; b < 6; ++b) Vec::store_all(dst + (a * 6 + b) * es, w[b]);
     }
   };
   run_plans<P, Vec>(T, g->O, make, body);

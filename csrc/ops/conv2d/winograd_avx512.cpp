@@ -149,6 +149,7 @@ struct VecAvx512 {
   }
   static F load(const float* p, K m) { return _mm512_maskz_loadu_ps(m, p); }
   static void store(float* p, K m, F v) { _mm512_mask_storeu_ps(p, m, v); }
+  static void store_all(float* p, F v) { _mm512_storeu_ps(p, v); }
   static F even(F a, F b) {
     return _mm512_permutex2var_ps(
         a, _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30), b);

@@ -16,6 +16,8 @@
 //   K mask(int64_t lo, int64_t hi)       lanes lo <= i < hi
 //   F load(const float* p, K m)          lane i = p[i] where m, else 0 (others unread)
 //   void store(float* p, K m, F v)       p[i] = v[i] where m
+//   void store_all(float* p, F v)        p[i] = v[i] for all L lanes (no mask: AVX2's masked
+//                                        stores are slow on AMD)
 //   F even(F a, F b), odd(F a, F b)      lane i = (a ++ b)[2i], (a ++ b)[2i + 1]
 //   void interleave(F v0, F v1, F* lo, F* hi)
 //                                        lo ++ hi = v0[0], v1[0], v0[1], v1[1], ...

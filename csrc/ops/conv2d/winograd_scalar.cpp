@@ -40,6 +40,7 @@ struct VecScalar {
   static void store(float* p, K m, F v) {
     if (m) *p = v;
   }
+  static void store_all(float* p, F v) { *p = v; }
   static F even(F a, F b) { return a; }
   static F odd(F a, F b) { return b; }
   static void interleave(F v0, F v1, F* lo, F* hi) {
