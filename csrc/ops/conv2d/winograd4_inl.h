@@ -16,9 +16,9 @@
 // Lanes are L consecutive tiles of a block, in any images (small images have only a few tiles
 // per row): each lane's 6x6 input window (4x4 for dy) is read through a per-lane offset and
 // masks per window row and column (reads outside the tensor are never made: they are 0),
-// either gathered element by element or, with AVX-512, loaded row by row per lane and
-// transposed into lanes (windows(); on the reference conv2 that took the data gradient from
-// 1.43 to 1.13 ms). Windows 4 apart overlap by 2 columns, so the row-shuffle scheme of F(2x2)
+// either gathered element by element (scalar) or, with AVX2 and AVX-512, loaded row by row per
+// lane and transposed into lanes (windows(); on the reference conv2 that took the data
+// gradient from 1.43 to 1.13 ms with AVX-512). Windows 4 apart overlap by 2 columns, so the row-shuffle scheme of F(2x2)
 // does not carry over. The output transform turns its 16
 // vectors of outputs (lanes = tiles) into 16 outputs per tile (a transpose) and copies each
 // tile's 4 rows out.
@@ -28,10 +28,10 @@
 //   template <int R> void windows(const float* src, const int32_t* idx,
 //                                 const uint8_t* lane_rows, int64_t ld, F* w)
 //       w[r*R + c] lane i = src[idx[i] + r*ld + c] where bit c of lane_rows[r*L + i], else 0)
-//   and (kRowLoads) template <int R> void add_windows(float* dst, const int32_t* idx,
-//                                 const uint8_t* lane_rows, int64_t ld, const F* z)
-//       dst[idx[i] + r*ld + c] += z[r*8 + c] lane i where bit c of lane_rows[r*L + i], lanes
-//       in order
+//   and (kRowLoads) template <int R, class Plan> void add_windows(const Plan& p, float* dst,
+//                                 int64_t ld, const F* z)
+//       dst[p.idx[i] + r*ld + c] += z[r*8 + c] lane i where bit c of p.lane_rows[r][i], lanes
+//       in order (Plan: GatherPlan<Vec, R>)
 //   F mul(F, F)
 //   void take_if_greater_or_nan(F v, F at_v, F* best, F* at)
 //       *best, *at = v, at_v in the lanes where v > *best or v is NaN
@@ -136,12 +136,15 @@ inline void b6(const typename Vec::F* m, typename Vec::F* z) {
 // do (the driver checks: winograd.cpp).
 // lane_rows[r][i] holds the same masks per lane: bit c set where lane i reads row r, column c
 // (the row loads of windows() and add_windows()); rm / cm are made only for gathers.
+// Bit r of whole_rows[i] is set where the 8 floats from lane i's row r, column 0 lie in its
+// plane (AVX2's add_windows stores those whole: see winograd_avx2.cpp).
 template <class Vec, int R>
 struct GatherPlan {
   const float* src;
   alignas(64) int32_t idx[Vec::L];
   typename Vec::K rm[R], cm[R];
   uint8_t lane_rows[R][Vec::L];
+  uint8_t whole_rows[Vec::L];
   int64_t j;  // first tile of the chunk in the block
   int cnt;
 
@@ -169,10 +172,14 @@ struct GatherPlan {
       for (int c = 0; c < R; ++c) {
         if (col0[i] + c >= 0 && col0[i] + c < cols) c_bits |= 1u << c;
       }
+      unsigned whole = 0;
       for (int r = 0; r < R; ++r) {
         const bool in = i < cnt && row0[i] + r >= 0 && row0[i] + r < rows;
         lane_rows[r][i] = static_cast<uint8_t>(in ? c_bits : 0u);
+        const int64_t start = (row0[i] + r) * cols + col0[i];
+        if (start >= 0 && start + 8 <= plane) whole |= 1u << r;
       }
+      whole_rows[i] = static_cast<uint8_t>(whole);
     }
   }
 
@@ -212,7 +219,7 @@ template <class Vec, int R>
 inline void add_windows(const GatherPlan<Vec, R>& p, float* dst, int64_t ld,
                         const typename Vec::F* z) {
   if constexpr (Vec::kRowLoads) {
-    Vec::template add_windows<R>(dst, p.idx, &p.lane_rows[0][0], ld, z);
+    Vec::template add_windows<R>(p, dst, ld, z);
   } else {
     alignas(64) float stage[R * 8][Vec::L];
     for (int k = 0; k < R * 8; ++k) Vec::store(stage[k], Vec::mask(0, Vec::L), z[k]);

@@ -8,9 +8,32 @@
 namespace fv {
 namespace {
 
+// kColumnMasks.m[bits]: lane c all-ones where bit c of bits is set (bits < 64: the columns of
+// a window row, GatherPlan's lane_rows), for masked loads of window rows.
+struct ColumnMasks {
+  alignas(32) int32_t m[64][8];
+};
+constexpr ColumnMasks make_column_masks() {
+  ColumnMasks t{};
+  for (int bits = 0; bits < 64; ++bits) {
+    for (int c = 0; c < 8; ++c) t.m[bits][c] = (bits >> c & 1) != 0 ? -1 : 0;
+  }
+  return t;
+}
+constexpr ColumnMasks kColumnMasks = make_column_masks();
+
+inline __m256i column_mask(unsigned bits) {
+  return _mm256_load_si256(reinterpret_cast<const __m256i*>(kColumnMasks.m[bits]));
+}
+inline __m128i column_mask4(unsigned bits) {  // bits < 16
+  return _mm_load_si128(reinterpret_cast<const __m128i*>(kColumnMasks.m[bits]));
+}
+
 struct VecAvx2 {
   static constexpr bool kPairs = false;
-  static constexpr bool kRowLoads = false;  // gathers
+  // F(4x4)'s windows are loaded row by row and transposed, not gathered: vgatherdps costs
+  // ~11 cycles on AMD Zen 3 (measured), 36 of them per chunk and channel of the input transform.
+  static constexpr bool kRowLoads = true;
   static constexpr int L = 8;
   using F = __m256;
   using K = __m256i;  // all-ones lanes
@@ -30,10 +53,71 @@ struct VecAvx2 {
     fv::take_if_greater_or_nan(v, _mm256_castps_si256(at_v), best, &at_i);
     *at = _mm256_castsi256_ps(at_i);
   }
-  static K kand(K a, K b) { return _mm256_and_si256(a, b); }
-  static F gather(const float* base, const int32_t* idx, K m) {
-    const __m256i vi = _mm256_load_si256(reinterpret_cast<const __m256i*>(idx));
-    return _mm256_mask_i32gather_ps(_mm256_setzero_ps(), base, vi, _mm256_castsi256_ps(m), 4);
+  // w[r*R + c] lane i = src[idx[i] + r*ld + c] where bit c of lane_rows[r*8 + i], else 0.
+  // R = 6: each lane's row r is one masked load of 8 floats, and an 8 x 8 transpose puts
+  // column c in vector c (6 and 7 unused). R = 4: rows 2h and 2h + 1 share a vector (4 + 4
+  // floats), so a transpose gives row 2h's columns in vectors 0-3 and row 2h + 1's in 4-7.
+  // Masked loads touch nothing outside the tensor.
+  template <int R>
+  static void windows(const float* src, const int32_t* idx, const uint8_t* lane_rows, int64_t ld,
+                      F* w) {
+    static_assert(R == 4 || R == 6, "F(4x4)'s 6x6 input and 4x4 dy windows");
+    if constexpr (R == 6) {
+      for (int r = 0; r < 6; ++r) {
+        F t[8];
+        for (int i = 0; i < 8; ++i) {
+          t[i] = _mm256_maskload_ps(src + idx[i] + r * ld, column_mask(lane_rows[r * 8 + i]));
+        }
+        transpose8(t);
+        for (int c = 0; c < 6; ++c) w[r * 6 + c] = t[c];
+      }
+    } else {
+      for (int h = 0; h < 2; ++h) {
+        const uint8_t* m0 = lane_rows + (2 * h) * 8;
+        const uint8_t* m1 = m0 + 8;
+        F t[8];
+        for (int i = 0; i < 8; ++i) {
+          const float* b = src + idx[i] + 2 * h * ld;
+          t[i] = _mm256_set_m128(_mm_maskload_ps(b + ld, column_mask4(m1[i])),
+                                 _mm_maskload_ps(b, column_mask4(m0[i])));
+        }
+        transpose8(t);
+        for (int c = 0; c < 4; ++c) {
+          w[(2 * h) * 4 + c] = t[c];
+          w[(2 * h + 1) * 4 + c] = t[4 + c];
+        }
+      }
+    }
+  }
+  // The inverse of windows<6>: each lane's rows come out of 8 x 8 transposes of z and are
+  // added into dst lane by lane, in lane order (overlapping windows add up in tile order, as
+  // on every ISA). Where a row's 8 floats lie in the lane's plane (p.whole_rows: this
+  // thread's image, so nothing else writes them now), the row is loaded whole, the window's
+  // columns replaced by their sums (a blend: the others are stored back unchanged) and
+  // stored whole; elsewhere masked loads and stores (~12 cycles a vmaskmovps store on Zen 3).
+  template <int R, class Plan>
+  static void add_windows(const Plan& p, float* dst, int64_t ld, const F* z) {
+    static_assert(R == 6, "F(4x4)'s 6x6 windows");
+    F rows[R][8];  // rows[r][i]: lane i's row r (columns 6 and 7 unused)
+    for (int r = 0; r < R; ++r) {
+      for (int c = 0; c < 8; ++c) rows[r][c] = z[r * 8 + c];
+      transpose8(rows[r]);
+    }
+    for (int i = 0; i < p.cnt; ++i) {
+      for (int r = 0; r < R; ++r) {
+        const unsigned bits = p.lane_rows[r][i];
+        if (bits == 0) continue;
+        float* d = dst + p.idx[i] + r * ld;
+        const __m256i m = column_mask(bits);
+        if (p.whole_rows[i] >> r & 1u) {
+          const F old = _mm256_loadu_ps(d);
+          const F sum = _mm256_add_ps(old, rows[r][i]);
+          _mm256_storeu_ps(d, _mm256_blendv_ps(old, sum, _mm256_castsi256_ps(m)));
+        } else {
+          _mm256_maskstore_ps(d, m, _mm256_add_ps(_mm256_maskload_ps(d, m), rows[r][i]));
+        }
+      }
+    }
   }
   // out[i*16 + k] = v[k][i]: two 8x8 transposes (values 0-7, then 8-15;
   // core/simd_avx2_inl.h).

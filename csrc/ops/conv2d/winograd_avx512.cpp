@@ -90,10 +90,11 @@ struct VecAvx512 {
   // lanes is done together: each row is loaded once as 16 floats, each lane's row added in
   // lane order under its mask (the overlapped columns get the same two adds in the same
   // order), and stored once.
-  template <int R>
-  static void add_windows(float* dst, const int32_t* idx, const uint8_t* lane_rows, int64_t ld,
-                          const F* z) {
+  template <int R, class Plan>
+  static void add_windows(const Plan& p, float* dst, int64_t ld, const F* z) {
     static_assert(R % 2 == 0 && R <= 8, "two window rows of <= 8 per vector");
+    const int32_t* idx = p.idx;
+    const uint8_t* lane_rows = &p.lane_rows[0][0];
     F t[R / 2][16];
     for (int h = 0; h < R / 2; ++h) transpose16(z + 16 * h, t[h]);
     const auto lane_row = [&](int i, int r) {  // lane i's row r (8 floats)

@@ -131,7 +131,7 @@ void weight_transform_t(const float* w, int64_t O, int64_t C, WinoWeights mode, 
       const int64_t width = mr - l0 < L ? mr - l0 : L;  // lanes stored (rows past P: 0)
       const float* wl = w + p0 * p_stride + q0 * q_stride;
       bool gathered = false;
-      if constexpr (Vec::kRowLoads) {  // 16 lanes: runs of w transposed into k in registers
+      if constexpr (Vec::L == 16) {  // AVX-512: runs of w transposed into k in registers
         if (!rotate) {
           gather_kernels<Vec>(wl, p_stride, q_stride, live, nq, &k[0][0][0]);
           gathered = true;
