@@ -7,6 +7,7 @@
 // taps in (i, j) order from 0 with FMA, whatever block it falls in.
 #include <immintrin.h>
 
+#include "core/simd_avx2_inl.h"
 #include "ops/conv2d/conv2d.h"
 #include "ops/conv2d/conv2d_rows_inl.h"
 
@@ -128,8 +129,8 @@ void block(const float* xp, int64_t Wp, const float* w, const float* bias, int64
           v1 = _mm256_max_ps(zero, v1);
         }
         float* yr = y + (o0 + b) * y_stride + oh * OW + ow0;
-        _mm256_maskstore_ps(yr, m0, v0);
-        _mm256_maskstore_ps(yr + 8, m1, v1);
+        store_first(yr, v0, OW - ow0);
+        store_first(yr + 8, v1, OW - ow0 - 8);
       }
     }
   }
@@ -189,7 +190,7 @@ __m256i lanes_between(int64_t base, int64_t lo, int64_t hi) {
 // shifts (masked loads: columns outside gy read as 0, nothing outside it is touched), each
 // feeding 2 FMAs per output row that reads it. Each element sums its terms in (o, i from 2
 // down to 0, j) order.
-// The row end is stored through a buffer (a masked store is microcoded on AMD cores).
+// The row end is stored through a buffer (store_first: a masked store is microcoded on AMD).
 template <int RB>
 void dgrad_rows(const float* gy, const float* w, int64_t O, int64_t OH, int64_t OW, int64_t W,
                 int64_t pt, int64_t pl, int64_t h, int64_t x0, float* gx) {
@@ -228,15 +229,8 @@ void dgrad_rows(const float* gy, const float* w, int64_t O, int64_t OH, int64_t 
   }
   for (int k = 0; k < RB; ++k) {
     float* dst = gx + (h + k) * W + x0;
-    if (x0 + 16 <= W) {
-      _mm256_storeu_ps(dst, a0[k]);
-      _mm256_storeu_ps(dst + 8, a1[k]);
-    } else {
-      alignas(32) float buf[16];
-      _mm256_store_ps(buf, a0[k]);
-      _mm256_store_ps(buf + 8, a1[k]);
-      for (int64_t l = 0; l < W - x0; ++l) dst[l] = buf[l];
-    }
+    store_first(dst, a0[k], W - x0);
+    store_first(dst + 8, a1[k], W - x0 - 8);
   }
 }
 
@@ -299,13 +293,7 @@ void gather_panel(const float* src, const int32_t* ra, const int32_t* rh, const 
       const __m256i idx = _mm256_add_epi32(cbv, _mm256_set1_epi32(ra[a]));
       const __m256 v = _mm256_mask_i32gather_ps(_mm256_setzero_ps(), src, idx,
                                                 _mm256_castsi256_ps(m), 4);
-      if (width == 8) {
-        _mm256_storeu_ps(d, v);
-      } else {
-        alignas(32) float t[8];
-        _mm256_store_ps(t, v);
-        for (int64_t q = 0; q < width; ++q) d[q] = t[q];
-      }
+      store_first(d, v, width);
     }
   }
 }

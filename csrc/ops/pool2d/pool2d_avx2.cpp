@@ -46,27 +46,16 @@ void load_even_odd(const float* p, int64_t n, __m256* e, __m256* o) {
   }
 }
 
-// p[0 .. n) = v[0 .. n), n <= 8 (full-width store when n == 8).
-void store_n(float* p, __m256 v, int64_t n) {
-  if (n >= 8) {
-    _mm256_storeu_ps(p, v);
-    return;
-  }
-  alignas(32) float buf[8];
-  _mm256_store_ps(buf, v);
-  for (int64_t i = 0; i < n; ++i) p[i] = buf[i];
-}
-
 // p[0 .. 2n) = e0 o0 e1 o1 ...
 void store_interleaved(float* p, int64_t n, __m256 e, __m256 o) {
   const __m256 lo = _mm256_unpacklo_ps(e, o), hi = _mm256_unpackhi_ps(e, o);
   const __m256 a = _mm256_permute2f128_ps(lo, hi, 0x20), b = _mm256_permute2f128_ps(lo, hi, 0x31);
-  store_n(p, a, min64(2 * n, 8));
-  if (n > 4) store_n(p + 8, b, 2 * n - 8);
+  store_first(p, a, min64(2 * n, 8));
+  if (n > 4) store_first(p + 8, b, 2 * n - 8);
 }
 
 void store_out(float* y, int64_t* idx, int64_t n, __m256 best, __m256i at) {
-  store_n(y, best, n);
+  store_first(y, best, n);
   if (idx == nullptr) return;
   const __m256i a0 = _mm256_cvtepi32_epi64(_mm256_castsi256_si128(at));
   const __m256i a1 = _mm256_cvtepi32_epi64(_mm256_extracti128_si256(at, 1));
@@ -224,7 +213,7 @@ void avg_forward_plane(const float* x, float* y, const Pool2dGeom& g, bool count
           for (int64_t kw = 0; kw < g.kw; ++kw)
             sum = _mm256_add_ps(sum, load_strided(x + ih * g.W + ow * g.sw - g.pw + kw, g.sw, m));
       }
-      store_n(y + oh * g.OW + ow, _mm256_div_ps(sum, d), n);
+      store_first(y + oh * g.OW + ow, _mm256_div_ps(sum, d), n);
     }
     for (int64_t ow = vhi; ow < g.OW; ++ow) avg_cell(x, y, g, oh, ow, count_include_pad);
   }
@@ -365,7 +354,7 @@ void max_forward_2x2(const float* x, float* y, uint8_t* code, int64_t planes, co
         __m256 best;
         __m256i at;
         max_window_2x2(row + 2 * ow, g.W, n, c1, c2, c3, &best, &at);
-        store_n(y + j, best, n);
+        store_first(y + j, best, n);
         const __m256i b = _mm256_shuffle_epi8(at, pack);
         const uint64_t bytes = static_cast<uint32_t>(_mm256_extract_epi32(b, 0)) |
                                static_cast<uint64_t>(static_cast<uint32_t>(_mm256_extract_epi32(b, 4))) << 32;
