@@ -27,7 +27,7 @@ inline int64_t round_up(int64_t v, int64_t m) { return ceil_div(v, m) * m; }
 // calls (a fresh allocation of a few hundred KB per call page-faults every time). The pool's
 // threads persist, so after the first call no allocation happens at all. Within one thread
 // each live buffer needs its own slot: workers use 0..3, the calling thread's call-wide
-// buffers 4..5.
+// buffers 4..6.
 class Scratch {
  public:
   Scratch(int slot, int64_t n) : p_(get_slot(slot, n)) {}
@@ -40,7 +40,7 @@ class Scratch {
     ~Buf() { std::free(p); }
   };
   static float* get_slot(int slot, int64_t n) {
-    thread_local Buf bufs[6];
+    thread_local Buf bufs[7];
     Buf& b = bufs[slot];
     if (n > b.cap) {
       std::free(b.p);

@@ -6,8 +6,12 @@
 //   column panels), pulled by the threads.
 //   Images of >= 64 pixels: the K blocks follow the images (one image's pixels, at most KC),
 //     so A packs straight from gy and B from the image's im2col with the GEMM's transposes.
-//   Smaller images: a K block spans images; A = gy^T gathered in MR-row micro-panels, B = col^T
-//     built by copy_panel (runs of kw taps; no padding, dw == 1) or gather_panel.
+//   Smaller images: a K block spans images; B = col^T built by copy_panel (runs of kw taps;
+//     no padding, dw == 1) or gather_panel; A = gy^T packed once per call for every (chunk,
+//     group) before the items run: gy's planes copied into gy^T rows (runs of P), packed by
+//     sgemm_pack_a. (Gathered per item in MR-row micro-panels, A took ~16% of the reference
+//     conv3's weight gradient on AMD Zen 3, where a vgatherdps costs ~11 cycles; each chunk's
+//     A was also packed once per item, i.e. per range of gW panels.)
 //   Either way each gW element runs one fused chain over the chunk's columns in order.
 #include <cstring>
 #include <vector>
@@ -54,15 +58,35 @@ void conv2d_backward_weight_packed(const ConvGeom& g, const float* gy, const flo
   // Not zeroed: every item's first K block stores (load_c false) all of its gW elements, and
   // the items cover every (chunk, group, panel).
   Scratch wbuf(4, n_chunks * wsize);
-  std::vector<int32_t> orow(Og);
-  for (int64_t o = 0; o < Og; ++o) orow[o] = static_cast<int32_t>(o * P);
   // Images of >= 64 pixels: K blocks follow the images (a block = one image's pixels, at most
   // KC), so A packs straight from gy and B from the image's im2col, both with the GEMM's
   // in-register transposes; the fused chain over the chunk's columns is the same either way.
   const bool per_image = P >= 64;
+  // Smaller images: gy^T (O x N*P, row-major) and from it each (chunk, group)'s packed A, at
+  // apack_all + (chunk * groups + group) * asize.
+  const int64_t NP = g.N * P, asize = per_image ? 0 : sgemm_packed_a_size(Og, cimg * P);
+  Scratch gyt(5, per_image ? 0 : g.O * NP), apack_all(6, n_chunks * g.groups * asize);
+  if (!per_image) {
+    parallel_for(g.N, 8, [&](int64_t n0, int64_t n1) {
+      for (int64_t n = n0; n < n1; ++n) {
+        for (int64_t o = 0; o < g.O; ++o) {
+          std::memcpy(gyt.get() + o * NP + n * P, gy + (n * g.O + o) * P, sizeof(float) * P);
+        }
+      }
+    });
+    parallel_for(n_chunks * g.groups, 1, [&](int64_t i0, int64_t i1) {
+      for (int64_t i = i0; i < i1; ++i) {
+        const int64_t ch = i / g.groups, grp = i % g.groups, s0 = ch * cimg;
+        const int64_t ncols = min64(cimg, g.N - s0) * P;
+        sgemm_pack_a(false, Og, ncols, gyt.get() + grp * Og * NP + s0 * P, NP,
+                     apack_all.get() + i * asize);
+      }
+    });
+  }
   run_pulled(n_chunks * g.groups * nranges, [&](const Puller& pull) {
-    Scratch bp(0, KC * NR + 64), apack(1, Mp * KC + 64);  // written before read
+    Scratch bp(0, KC * NR + 64);  // written before read
     if (per_image) {
+      Scratch apack(1, Mp * KC + 64);
       Scratch col(2, Kg * P);
       for (int64_t item; (item = pull()) >= 0;) {
         const int64_t r = item % nranges, cg = item / nranges;
@@ -87,27 +111,23 @@ void conv2d_backward_weight_packed(const ConvGeom& g, const float* gy, const flo
       }
       return;
     }
-    std::vector<int32_t> xb(cimg * P), xh(cimg * P), xw(cimg * P), gb(cimg * P);
-    int64_t mapped = -1;  // chunk whose column maps are in xb/xh/xw/gb
+    std::vector<int32_t> xb(cimg * P), xh(cimg * P), xw(cimg * P);
+    int64_t mapped = -1;  // chunk whose column maps are in xb/xh/xw
     for (int64_t item; (item = pull()) >= 0;) {
       const int64_t r = item % nranges, cg = item / nranges;
       const int64_t grp = cg % g.groups, ch = cg / g.groups;
       const int64_t s0 = ch * cimg, ncols = min64(cimg, g.N - s0) * P;
       if (mapped != ch) {
         x_col_maps(g, s0 * P, ncols, xb.data(), xh.data(), xw.data());
-        gy_col_maps(g, s0 * P, ncols, gb.data());
         mapped = ch;
       }
       const float* xg = x + grp * g.Cg() * HW;
-      const float* gyg = gy + grp * Og * P;
+      const float* ap = apack_all.get() + (ch * g.groups + grp) * asize;
       float* wb = wbuf.get() + ch * wsize + grp * Og * Kg;
       const int64_t q0 = r * per, q1 = min64(npw, q0 + per);
       for (int64_t pc = 0; pc < ncols; pc += KC) {
         const int64_t kc = min64(KC, ncols - pc);
-        for (int64_t i0 = 0; i0 < Og; i0 += MR) {  // A = gy^T block, MR-row micro-panels
-          k.gather_panel(gyg, gb.data() + pc, nullptr, nullptr, kc, orow.data() + i0, nullptr,
-                         nullptr, min64(MR, Og - i0), MR, 0, 0, apack.get() + i0 * kc);
-        }
+        const float* apc = ap + Mp * pc;  // K block pc / KC of the chunk's packed A
         for (int64_t q = q0; q < q1; ++q) {  // B = col^T panel: taps [q*NR, q*NR + nc)
           const int64_t t0 = q * NR, nc = min64(NR, Kg - t0);
           if (runs) {
@@ -120,8 +140,7 @@ void conv2d_backward_weight_packed(const ConvGeom& g, const float* gy, const flo
                            nc, NR, static_cast<int32_t>(g.H), static_cast<int32_t>(g.W),
                            bp.get());
           }
-          sgemm_packed_block(Og, nc, kc, apack.get(), bp.get(), pc > 0, pc + kc == ncols,
-                             wb + t0, Kg);
+          sgemm_packed_block(Og, nc, kc, apc, bp.get(), pc > 0, pc + kc == ncols, wb + t0, Kg);
         }
       }
     }

@@ -44,8 +44,7 @@ inline void col2im_scatter(const ConvGeom* g, const float* col, int64_t ld, floa
 }
 
 // copy_panel with plain loops: per row a, runs [lo[s], hi[s]) copied from src + ra[a] + rel[s],
-// zeros between them. The scalar variant; AVX2 too (vmaskmovps is slow on AMD, and the
-// compiler vectorises the runs).
+// zeros between them. The scalar variant, and AVX2's fallback for very many runs.
 inline void copy_panel_runs(const float* src, const int32_t* ra, int64_t na,
                             const int32_t* lo, const int32_t* hi, const int32_t* rel,
                             int64_t nruns, int64_t nr, float* dst) {
