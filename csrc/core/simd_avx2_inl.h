@@ -5,6 +5,7 @@
 #include <immintrin.h>
 
 #include <cstdint>
+#include <cstring>
 
 namespace fv {
 namespace {
@@ -48,6 +49,48 @@ inline void take_if_greater_or_nan(__m256 v, __m256i at_v, __m256* best, __m256i
   const __m256 t = _mm256_or_ps(_mm256_cmp_ps(v, *best, _CMP_GT_OQ), _mm256_cmp_ps(v, v, _CMP_UNORD_Q));
   *best = _mm256_blendv_ps(*best, v, t);
   *at = _mm256_castps_si256(_mm256_blendv_ps(_mm256_castsi256_ps(*at), _mm256_castsi256_ps(at_v), t));
+}
+
+// A 2x2 window's max and position by that rule, in (0, 0), (0, 1), (1, 0), (1, 1) order:
+// e0 / o0 the even / odd columns of its upper row, e1 / o1 of its lower; *at = 0 or at1-at3.
+inline void max_of_2x2(__m256 e0, __m256 o0, __m256 e1, __m256 o1, __m256i at1, __m256i at2,
+                       __m256i at3, __m256* best, __m256i* at) {
+  *best = e0;
+  *at = _mm256_setzero_si256();
+  take_if_greater_or_nan(o0, at1, best, at);
+  take_if_greater_or_nan(e1, at2, best, at);
+  take_if_greater_or_nan(o1, at3, best, at);
+}
+
+// e = even lanes of a:b, o = odd lanes.
+inline void deinterleave(__m256 a, __m256 b, __m256* e, __m256* o) {
+  // shuffle works within 128-bit halves: [a0 a2 b0 b2 | a4 a6 b4 b6]; the permute restores order.
+  *e = _mm256_castpd_ps(_mm256_permute4x64_pd(
+      _mm256_castps_pd(_mm256_shuffle_ps(a, b, _MM_SHUFFLE(2, 0, 2, 0))), _MM_SHUFFLE(3, 1, 2, 0)));
+  *o = _mm256_castpd_ps(_mm256_permute4x64_pd(
+      _mm256_castps_pd(_mm256_shuffle_ps(a, b, _MM_SHUFFLE(3, 1, 3, 1))), _MM_SHUFFLE(3, 1, 2, 0)));
+}
+
+// p[0, n) = the low bytes of the lanes of codes (n <= 8: max_pool2d_2x2's window codes).
+// Fixed-size copies: a variable-size one is a call and byte stores (~23% of the pool's
+// backward on AMD Zen 3 where a reload followed them).
+inline void store_codes(uint8_t* p, __m256i codes, int64_t n) {
+  const __m256i pack = _mm256_setr_epi8(0, 4, 8, 12, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+                                        0, 4, 8, 12, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1);
+  const __m256i b = _mm256_shuffle_epi8(codes, pack);
+  const uint64_t bytes = static_cast<uint32_t>(_mm256_extract_epi32(b, 0)) |
+                         static_cast<uint64_t>(static_cast<uint32_t>(_mm256_extract_epi32(b, 4))) << 32;
+  if (n == 8) {
+    std::memcpy(p, &bytes, 8);
+    return;
+  }
+  int64_t i = 0;
+  if (n >= 4) {
+    const uint32_t low = static_cast<uint32_t>(bytes);
+    std::memcpy(p, &low, 4);
+    i = 4;
+  }
+  for (; i < n; ++i) p[i] = static_cast<uint8_t>(bytes >> (8 * i));
 }
 
 }  // namespace

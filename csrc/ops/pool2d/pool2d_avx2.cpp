@@ -28,15 +28,6 @@ __m256 load_strided(const float* p, int64_t s, __m256i m) {
   return _mm256_mask_i32gather_ps(_mm256_setzero_ps(), p, off, _mm256_castsi256_ps(m), 4);
 }
 
-// e = even lanes of a:b, o = odd lanes.
-void deinterleave(__m256 a, __m256 b, __m256* e, __m256* o) {
-  // shuffle works within 128-bit halves: [a0 a2 b0 b2 | a4 a6 b4 b6]; the permute restores order.
-  *e = _mm256_castpd_ps(_mm256_permute4x64_pd(
-      _mm256_castps_pd(_mm256_shuffle_ps(a, b, _MM_SHUFFLE(2, 0, 2, 0))), _MM_SHUFFLE(3, 1, 2, 0)));
-  *o = _mm256_castpd_ps(_mm256_permute4x64_pd(
-      _mm256_castps_pd(_mm256_shuffle_ps(a, b, _MM_SHUFFLE(3, 1, 3, 1))), _MM_SHUFFLE(3, 1, 2, 0)));
-}
-
 // Even and odd columns of p[0 .. 2n): e[j] = p[2j], o[j] = p[2j+1], lanes j >= n zero.
 void load_even_odd(const float* p, int64_t n, __m256* e, __m256* o) {
   if (n >= 8) {
@@ -78,11 +69,7 @@ void max_window_2x2(const float* p, int64_t W, int64_t n, __m256i at1, __m256i a
   __m256 e0, o0, e1, o1;
   load_even_odd(p, n, &e0, &o0);
   load_even_odd(p + W, n, &e1, &o1);
-  *best = e0;
-  *at = _mm256_setzero_si256();
-  take_if_greater_or_nan(o0, at1, best, at);
-  take_if_greater_or_nan(e1, at2, best, at);
-  take_if_greater_or_nan(o1, at3, best, at);
+  max_of_2x2(e0, o0, e1, o1, at1, at2, at3, best, at);
 }
 
 // Kernel 2 stride 2, output row oh (both input rows exist), columns [0, OW2) with 2*OW2 <= W.
@@ -306,11 +293,11 @@ int check_indices(const int64_t* idx, int64_t planes, const Pool2dGeom& g) {
   return res;
 }
 
-// The window codes of 8 outputs as bytes of one integer (lane i: byte i). A copy of a
-// variable number of bytes is a call and byte stores that the 8-byte reload after it cannot
-// take from the store buffer (perf: ~23% of max_backward_2x2 on AMD Zen 3): a row's last
-// n < 8 codes are read as the 8 bytes ending at them (shifted down) where those lie in the
-// array (`at` >= 8 - n bytes from its start), and written as a 4-byte store plus single bytes.
+// The window codes code[at, at + n) (n <= 8) as bytes of one integer (lane i: byte i). A copy
+// of a variable number of bytes is a call and byte stores that the 8-byte reload after it
+// cannot take from the store buffer (perf: ~23% of max_backward_2x2 on AMD Zen 3): a row's
+// last n < 8 codes are read as the 8 bytes ending at them (shifted down) where those lie in
+// the array (`at` >= 8 - n bytes from its start). (Stores: store_codes, core/simd_avx2_inl.h.)
 uint64_t load_codes(const uint8_t* code, int64_t at, int64_t n) {
   uint64_t bytes = 0;
   if (n == 8) {
@@ -324,28 +311,12 @@ uint64_t load_codes(const uint8_t* code, int64_t at, int64_t n) {
   return bytes;
 }
 
-void store_codes(uint8_t* p, uint64_t bytes, int64_t n) {
-  if (n == 8) {
-    std::memcpy(p, &bytes, 8);
-    return;
-  }
-  int64_t i = 0;
-  if (n >= 4) {
-    const uint32_t low = static_cast<uint32_t>(bytes);
-    std::memcpy(p, &low, 4);
-    i = 4;
-  }
-  for (; i < n; ++i) p[i] = static_cast<uint8_t>(bytes >> (8 * i));
-}
 
 // max_forward_2x2: 8 outputs of a row per vector, max_row_k2s2's windows with codes 1..3 in
 // place of the offsets, stored as bytes.
 void max_forward_2x2(const float* x, float* y, uint8_t* code, int64_t planes, const Pool2dGeom& g) {
   const int64_t in_n = g.H * g.W, out_n = g.OH * g.OW;
   const __m256i c1 = _mm256_set1_epi32(1), c2 = _mm256_set1_epi32(2), c3 = _mm256_set1_epi32(3);
-  // 32-bit lanes -> their low bytes in the first 8 bytes
-  const __m256i pack = _mm256_setr_epi8(0, 4, 8, 12, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
-                                        0, 4, 8, 12, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1);
   for (int64_t c = 0; c < planes; ++c) {
     for (int64_t oh = 0; oh < g.OH; ++oh) {
       const float* row = x + c * in_n + 2 * oh * g.W;
@@ -355,10 +326,7 @@ void max_forward_2x2(const float* x, float* y, uint8_t* code, int64_t planes, co
         __m256i at;
         max_window_2x2(row + 2 * ow, g.W, n, c1, c2, c3, &best, &at);
         store_first(y + j, best, n);
-        const __m256i b = _mm256_shuffle_epi8(at, pack);
-        const uint64_t bytes = static_cast<uint32_t>(_mm256_extract_epi32(b, 0)) |
-                               static_cast<uint64_t>(static_cast<uint32_t>(_mm256_extract_epi32(b, 4))) << 32;
-        store_codes(code + j, bytes, n);
+        store_codes(code + j, at, n);
       }
     }
   }
