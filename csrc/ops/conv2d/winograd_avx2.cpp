@@ -119,6 +119,11 @@ struct VecAvx2 {
       }
     }
   }
+  // out[k] lane i = v[i] lane k (core/simd_avx2_inl.h)
+  static void transpose(const F* v, F* out) {
+    for (int i = 0; i < 8; ++i) out[i] = v[i];
+    transpose8(out);
+  }
   // out[i*16 + k] = v[k][i]: two 8x8 transposes (values 0-7, then 8-15;
   // core/simd_avx2_inl.h).
   static void tiles16(const F* v, float* out) {

@@ -47,6 +47,7 @@ struct VecAvx512 {
     for (int i = 0; i < 16; ++i) out[i] = v[i];
     fv::transpose16(out);
   }
+  static void transpose(const F* v, F* out) { transpose16(v, out); }
   // out[i*16 + k] = v[k][i]
   static void tiles16(const F* v, float* out) {
     F t[16];

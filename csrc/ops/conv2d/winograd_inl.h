@@ -22,6 +22,8 @@
 //   void interleave(F v0, F v1, F* lo, F* hi)
 //                                        lo ++ hi = v0[0], v1[0], v0[1], v1[1], ...
 //   K kor(K, K)
+//   void transpose(const F* v, F* out)   out[k] lane i = v[i] lane k (an L x L transpose; the
+//                                        vector ISAs only: winograd_weights_inl.h)
 //   kPairs                               true if the Vec also has (then a Chunk may pack
 //                                        two tile rows into one vector):
 //   F compress(K m, F v), expand(K m, F v)   m's lanes of v to the front / the front to m

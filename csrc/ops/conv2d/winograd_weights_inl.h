@@ -73,33 +73,39 @@ inline void gather_kernels_scalar(const float* w, int64_t p_stride, int64_t q_st
   }
 }
 
-// The same (not rotated) through 16 x 16 transposes (Vec::L == 16, Vec::transpose16): the
-// forward's kernels of a lane are one run of nq * 9 floats (q_stride 9), cut into vectors
-// whose transposes hold 16 (iq, t) pairs each; the data gradient's kernels of one depth are
-// one run over the lanes (p_stride 9), one transpose per depth. A copy: the same values as
-// gather_kernels_scalar, a few times fewer instructions (the scalar copy, 126 to 144 loads and
-// stores per lane, was ~30% of the transform's samples on the reference conv3).
+// The same (not rotated) through L x L transposes (Vec::transpose; AVX2 8 x 8, AVX-512
+// 16 x 16): the forward's kernels of a lane are one run of nq * 9 floats (q_stride 9), cut
+// into vectors whose transposes hold L (iq, t) pairs each; the data gradient's kernels of one
+// depth are one run over the lanes (p_stride 9), one transpose per depth (with L = 8, tap 8
+// is copied lane by lane). A copy: the same values as gather_kernels_scalar, a few times
+// fewer instructions (the scalar copy, 126 to 144 loads and stores per lane, was ~30% of the
+// transform's samples on the reference conv3 with AVX-512).
 template <class Vec>
 inline void gather_kernels(const float* w, int64_t p_stride, int64_t q_stride, int64_t live,
                            int nq, float* k) {
   using F = typename Vec::F;
-  static_assert(Vec::L == 16, "16 x 16 transposes");
-  F rows[16], cols[16];
+  constexpr int L = Vec::L;
+  static_assert(L == 8 || L == 16, "8 x 8 or 16 x 16 transposes");
+  F rows[L], cols[L];
   if (q_stride == 9) {
     const int64_t run = nq * 9;
-    for (int64_t f0 = 0; f0 < run; f0 += 16) {
+    for (int64_t f0 = 0; f0 < run; f0 += L) {
       const typename Vec::K m = Vec::mask(0, run - f0);
-      for (int l = 0; l < 16; ++l) rows[l] = l < live ? Vec::load(w + l * p_stride + f0, m) : Vec::zero();
-      Vec::transpose16(rows, cols);
-      for (int64_t j = 0; j < 16 && f0 + j < run; ++j) Vec::store(k + (f0 + j) * 16, Vec::mask(0, 16), cols[j]);
+      for (int l = 0; l < L; ++l) rows[l] = l < live ? Vec::load(w + l * p_stride + f0, m) : Vec::zero();
+      Vec::transpose(rows, cols);
+      for (int64_t j = 0; j < L && f0 + j < run; ++j) Vec::store_all(k + (f0 + j) * L, cols[j]);
     }
   } else if (p_stride == 9) {
-    const typename Vec::K m = Vec::mask(0, 9);
+    constexpr int kTaps = L < 9 ? L : 9;  // taps per transpose
+    const typename Vec::K m = Vec::mask(0, kTaps);
     for (int iq = 0; iq < nq; ++iq) {
       const float* src = w + iq * q_stride;
-      for (int l = 0; l < 16; ++l) rows[l] = l < live ? Vec::load(src + l * 9, m) : Vec::zero();
-      Vec::transpose16(rows, cols);
-      for (int t = 0; t < 9; ++t) Vec::store(k + (iq * 9 + t) * 16, Vec::mask(0, 16), cols[t]);
+      for (int l = 0; l < L; ++l) rows[l] = l < live ? Vec::load(src + l * 9, m) : Vec::zero();
+      Vec::transpose(rows, cols);
+      for (int t = 0; t < kTaps; ++t) Vec::store_all(k + (iq * 9 + t) * L, cols[t]);
+      for (int t = kTaps; t < 9; ++t) {
+        for (int64_t l = 0; l < live; ++l) k[(iq * 9 + t) * L + l] = src[l * 9 + t];
+      }
     }
   } else {
     gather_kernels_scalar<Vec>(w, p_stride, q_stride, live, nq, false, k);
@@ -131,7 +137,7 @@ void weight_transform_t(const float* w, int64_t O, int64_t C, WinoWeights mode, 
       const int64_t width = mr - l0 < L ? mr - l0 : L;  // lanes stored (rows past P: 0)
       const float* wl = w + p0 * p_stride + q0 * q_stride;
       bool gathered = false;
-      if constexpr (Vec::L == 16) {  // AVX-512: runs of w transposed into k in registers
+      if constexpr (Vec::L > 1) {  // AVX2, AVX-512: runs of w transposed into k in registers
         if (!rotate) {
           gather_kernels<Vec>(wl, p_stride, q_stride, live, nq, &k[0][0][0]);
           gathered = true;
