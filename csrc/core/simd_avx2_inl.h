@@ -71,9 +71,8 @@ inline void deinterleave(__m256 a, __m256 b, __m256* e, __m256* o) {
       _mm256_castps_pd(_mm256_shuffle_ps(a, b, _MM_SHUFFLE(3, 1, 3, 1))), _MM_SHUFFLE(3, 1, 2, 0)));
 }
 
-// p[0, n) = the low bytes of the lanes of codes (n <= 8: max_pool2d_2x2's window codes).
-// Fixed-size copies: a variable-size one is a call and byte stores (~23% of the pool's
-// backward on AMD Zen 3 where a reload followed them).
+// p[0, n) = the low bytes of the lanes of codes (n <= 8: max_pool2d_2x2's window codes), by
+// fixed-size copies (a variable-size one is a library call and byte stores).
 inline void store_codes(uint8_t* p, __m256i codes, int64_t n) {
   const __m256i pack = _mm256_setr_epi8(0, 4, 8, 12, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
                                         0, 4, 8, 12, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1);

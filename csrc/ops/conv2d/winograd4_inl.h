@@ -18,10 +18,10 @@
 // masks per window row and column (reads outside the tensor are never made: they are 0),
 // either gathered element by element (scalar) or, with AVX2 and AVX-512, loaded row by row per
 // lane and transposed into lanes (windows(); on the reference conv2 that took the data
-// gradient from 1.43 to 1.13 ms with AVX-512). Windows 4 apart overlap by 2 columns, so the row-shuffle scheme of F(2x2)
-// does not carry over. The output transform turns its 16
-// vectors of outputs (lanes = tiles) into 16 outputs per tile (a transpose) and copies each
-// tile's 4 rows out.
+// gradient from 1.43 to 1.13 ms with AVX-512; AVX2's gathers cost ~11 cycles each on AMD
+// Zen 3). Windows 4 apart overlap by 2 columns, so the row-shuffle scheme of F(2x2) does not
+// carry over. The output transform turns its 16 vectors of outputs (lanes = tiles) into 16
+// outputs per tile (a transpose) and copies each tile's 4 rows out.
 //
 // Vec provides, on top of winograd_inl.h's list:
 //   kRowLoads: whether windows() loads rows per lane and transposes (then

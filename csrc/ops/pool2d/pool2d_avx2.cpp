@@ -311,7 +311,6 @@ uint64_t load_codes(const uint8_t* code, int64_t at, int64_t n) {
   return bytes;
 }
 
-
 // max_forward_2x2: 8 outputs of a row per vector, max_row_k2s2's windows with codes 1..3 in
 // place of the offsets, stored as bytes.
 void max_forward_2x2(const float* x, float* y, uint8_t* code, int64_t planes, const Pool2dGeom& g) {
