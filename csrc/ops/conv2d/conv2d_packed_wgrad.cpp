@@ -66,20 +66,19 @@ void conv2d_backward_weight_packed(const ConvGeom& g, const float* gy, const flo
   // apack_all + (chunk * groups + group) * asize.
   const int64_t NP = g.N * P, asize = per_image ? 0 : sgemm_packed_a_size(Og, cimg * P);
   Scratch gyt(5, per_image ? 0 : g.O * NP), apack_all(6, n_chunks * g.groups * asize);
-  if (!per_image) {
-    parallel_for(g.N, 8, [&](int64_t n0, int64_t n1) {
-      for (int64_t n = n0; n < n1; ++n) {
-        for (int64_t o = 0; o < g.O; ++o) {
-          std::memcpy(gyt.get() + o * NP + n * P, gy + (n * g.O + o) * P, sizeof(float) * P);
+  if (!per_image) {  // chunk by chunk: its images' gy^T columns, then its groups' packs
+    parallel_for(n_chunks, 1, [&](int64_t ch0, int64_t ch1) {
+      for (int64_t ch = ch0; ch < ch1; ++ch) {
+        const int64_t s0 = ch * cimg, s1 = min64(g.N, s0 + cimg);
+        for (int64_t n = s0; n < s1; ++n) {
+          for (int64_t o = 0; o < g.O; ++o) {
+            std::memcpy(gyt.get() + o * NP + n * P, gy + (n * g.O + o) * P, sizeof(float) * P);
+          }
         }
-      }
-    });
-    parallel_for(n_chunks * g.groups, 1, [&](int64_t i0, int64_t i1) {
-      for (int64_t i = i0; i < i1; ++i) {
-        const int64_t ch = i / g.groups, grp = i % g.groups, s0 = ch * cimg;
-        const int64_t ncols = min64(cimg, g.N - s0) * P;
-        sgemm_pack_a(false, Og, ncols, gyt.get() + grp * Og * NP + s0 * P, NP,
-                     apack_all.get() + i * asize);
+        for (int64_t grp = 0; grp < g.groups; ++grp) {
+          sgemm_pack_a(false, Og, (s1 - s0) * P, gyt.get() + grp * Og * NP + s0 * P, NP,
+                       apack_all.get() + (ch * g.groups + grp) * asize);
+        }
       }
     });
   }
