@@ -26,8 +26,9 @@ inline int64_t round_up(int64_t v, int64_t m) { return ceil_div(v, m) * m; }
 // loads), uninitialised: slot `slot` of the calling thread's grow-only buffers, kept across
 // calls (a fresh allocation of a few hundred KB per call page-faults every time). The pool's
 // threads persist, so after the first call no allocation happens at all. Within one thread
-// each live buffer needs its own slot: workers use 0..3, the calling thread's call-wide
-// buffers 4..6.
+// each live buffer needs its own slot (0..6) for the pass it lives in: workers use 0..3 and
+// the calling thread 4..6 for call-wide buffers, except where a pass has no call-wide buffer
+// (the fused Winograd backward's workers use 4..6 too).
 class Scratch {
  public:
   Scratch(int slot, int64_t n) : p_(get_slot(slot, n)) {}

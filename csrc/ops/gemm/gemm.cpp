@@ -333,6 +333,30 @@ void sgemm_pack_b(bool trans_b, int64_t kc_b, int64_t nc, const float* B, int64_
   kGemm.cpu().pack_b(trans_b, B, ldb, kc_b, nc, bpack);
 }
 
+void sgemm_pack_a_panels(int64_t M, int64_t kb, const float* X, int64_t pw, int64_t ps,
+                         float* a_block) {
+  const GemmKernels& kr = kGemm.cpu();
+  // A piece per (micro-panel, panel), in ascending memory order: the floats pack_a may write
+  // past a piece land where a later piece writes (or in the slack past the block).
+  for (int64_t i0 = 0; i0 < M; i0 += kr.mr) {
+    for (int64_t k0 = 0; k0 < kb; k0 += pw) {
+      kr.pack_a(false, X + k0 / pw * ps + i0 * pw, pw, min64(kr.mr, M - i0), min64(pw, kb - k0),
+                a_block + i0 * kb + k0 * kr.mr);
+    }
+  }
+}
+
+void sgemm_pack_b_panels(int64_t kb, int64_t nc, const float* X, int64_t pw, int64_t ps,
+                         float* b_block) {
+  const GemmKernels& kr = kGemm.cpu();
+  for (int64_t j0 = 0; j0 < nc; j0 += kr.nr) {
+    for (int64_t k0 = 0; k0 < kb; k0 += pw) {
+      kr.pack_b(true, X + k0 / pw * ps + j0 * pw, pw, min64(pw, kb - k0), min64(kr.nr, nc - j0),
+                b_block + j0 * kb + k0 * kr.nr);
+    }
+  }
+}
+
 void sgemm_packed_block(int64_t M, int64_t nc, int64_t kc_b, const float* a_block,
                         const float* b_block, bool load_c, bool last, float* C, int64_t ldc,
                         const GemmEpilogue& ep) {

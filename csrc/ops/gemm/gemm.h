@@ -50,6 +50,20 @@ void sgemm_pack_a(bool trans_a, int64_t M, int64_t K, const float* A, int64_t ld
 // packed B block; bpack 64-byte aligned, kc_b * round_up(nc, nr) + 64 floats.
 void sgemm_pack_b(bool trans_b, int64_t kc_b, int64_t nc, const float* B, int64_t ldb,
                   float* bpack);
+// One K block packed from an operand held as row-major panels of pw columns (the packed B
+// layout Winograd's transforms write, read here as the other GEMM's operand): element (r, t)
+// of an R x T matrix X at X[(t / pw) * ps + r * pw + t % pw]. With K = T (the depth), X's
+// columns [0, kb) (kb <= kc; X points at the block's first panel):
+//   sgemm_pack_a_panels: op(A) = X (M = R rows) as one block of packed A (ceil(M/mr)
+//     micro-panels of kb x mr; sgemm_packed_a_size(M, kb) floats);
+//   sgemm_pack_b_panels: op(B) = X^T (nc = R columns) as one packed B block (64-byte aligned,
+//     kb * round_up(nc, nr) floats).
+// So C = X1 x X2^T, both X's in panels, runs as sgemm_packed_block (a depth past kc: block by
+// block, X advanced by kc / pw panels each, where pw divides kc).
+void sgemm_pack_a_panels(int64_t M, int64_t kb, const float* X, int64_t pw, int64_t ps,
+                         float* a_block);
+void sgemm_pack_b_panels(int64_t kb, int64_t nc, const float* X, int64_t pw, int64_t ps,
+                         float* b_block);
 // C[0:M, 0:nc] (row stride ldc) = (load_c ? C : 0) + A_block x B_block, then the epilogue if
 // last (bias offsets: per_row bias[m], per_col bias[n] with n counted from this C's column 0).
 // a_block = the block's start inside apack; b_block = the packed B block; kc_b its depth.
