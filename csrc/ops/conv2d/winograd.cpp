@@ -585,8 +585,9 @@ bool winograd_backward_fused_ok(const ConvGeom& g) {
 // once per panel (one sgemm per panel, K = nr, reloaded the chunk's 36 planes of sums, ~300 KB
 // on the reference conv2, 3-4 times per block). Measured on the reference model's training
 // step (AVX2, Zen 3, 2 threads, interleaved per step): 0.11-0.14 ms per step faster.
-// Chunks, and the order of tiles within a chunk, are those of conv2d_backward_weight_winograd, and sgemm's chain runs on unchanged across calls with
-// beta = 1, so gw has the same bits as there; gx is the adjoint pass's.
+// Chunks, and the order of tiles within a chunk, are those of conv2d_backward_weight_winograd,
+// and sgemm's chain runs on across blocks (load_c), so gw has the same bits as there; gx is
+// the adjoint pass's.
 namespace {
 // conv2d_backward_winograd's pass: gy is read from the tensor, or (gy_of) made a block of
 // whole images at a time into this thread's scratch (slot 4), where the dy transform reads
