@@ -47,6 +47,11 @@ def make_cases(A, groups, rng):
         if H > 6:
             cases[name + "+pool fwd"] = lambda m: m.conv2d_relu_max_pool2d_2x2(x, w, b, one, zero,
                                                                                one, 1)
+            # the training step's backward: relu'd pool codes; conv1 (C == 1) wants no grad_x
+            pooled, codes = A.conv2d_relu_max_pool2d_2x2(x, w, b, one, zero, one, 1)
+            gp = rng.standard_normal(pooled.shape, dtype=np.float32)
+            cases[name + "+pool bwd"] = lambda m: m.conv2d_max_pool2d_2x2_backward(
+                gp, codes, pooled, x, w, one, zero, one, 1, C > 1, True, True)
 
     def pool(name, shape):
         x = np.maximum(rng.standard_normal(shape, dtype=np.float32), 0)
