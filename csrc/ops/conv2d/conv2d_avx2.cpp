@@ -232,21 +232,34 @@ float hsum(__m256 v) {
   return _mm_cvtss_f32(_mm_add_ss(s2, _mm_shuffle_ps(s2, s2, 1)));
 }
 
+// Whole vectors of a row are read with plain loads, only its tail masked (10 loads per 9
+// FMAs: the loads bound this kernel). Measured on AMD Zen 3, interleaved A/B, 2 threads: the
+// reference conv1's backward (pool, relu, weight and bias gradients) 0.93-0.94x the time it
+// took with every load masked.
 void wgrad_c1_3x3(const float* xp, int64_t Wp, const float* gy, int64_t O, int64_t OH,
                   int64_t OW, float* gw) {
-  const int64_t P = OH * OW;
+  const int64_t P = OH * OW, whole = OW / 8 * 8;
+  const __m256i tail = lane_mask(OW - whole);
   for (int64_t o = 0; o < O; ++o) {
     __m256 acc[9];
 #pragma GCC unroll 9
     for (int t = 0; t < 9; ++t) acc[t] = _mm256_setzero_ps();
     for (int64_t oh = 0; oh < OH; ++oh) {
-      for (int64_t ow0 = 0; ow0 < OW; ow0 += 8) {
-        const __m256i m = lane_mask(OW - ow0);
-        const __m256 gv = _mm256_maskload_ps(gy + o * P + oh * OW + ow0, m);
-        const float* xr = xp + oh * Wp + ow0;
+      const float* gr = gy + o * P + oh * OW;
+      const float* xr = xp + oh * Wp;
+      for (int64_t ow0 = 0; ow0 < whole; ow0 += 8) {
+        const __m256 gv = _mm256_loadu_ps(gr + ow0);
 #pragma GCC unroll 9
         for (int t = 0; t < 9; ++t) {
-          acc[t] = _mm256_fmadd_ps(gv, _mm256_maskload_ps(xr + (t / 3) * Wp + t % 3, m), acc[t]);
+          acc[t] = _mm256_fmadd_ps(gv, _mm256_loadu_ps(xr + ow0 + (t / 3) * Wp + t % 3), acc[t]);
+        }
+      }
+      if (whole < OW) {
+        const __m256 gv = _mm256_maskload_ps(gr + whole, tail);
+#pragma GCC unroll 9
+        for (int t = 0; t < 9; ++t) {
+          acc[t] = _mm256_fmadd_ps(
+              gv, _mm256_maskload_ps(xr + whole + (t / 3) * Wp + t % 3, tail), acc[t]);
         }
       }
     }
