@@ -163,7 +163,12 @@ void pool_block(const float* xp, int64_t Wp, const float* w, const float* bias, 
   const __m256 zero = _mm256_setzero_ps();
   const __m256i c1 = _mm256_set1_epi32(1), c2 = _mm256_set1_epi32(2), c3 = _mm256_set1_epi32(3);
   const float* wo = w + o0 * 9;
-  for (int64_t c0 = 0; c0 < 2 * PW; c0 += 16) {  // pooled columns c0 / 2 .. + 8
+  // Pooled columns c0 / 2 .. + 8, the blocks right to left: a row's last block is stored as
+  // 8 whole lanes where those stay inside the plane (a partial store goes through a buffer,
+  // store_first, and was a good part of this kernel on AMD Zen 3), and the lanes past the row
+  // land on the next rows' first columns, which the blocks after it (or, with one block, the
+  // rows after it) overwrite.
+  for (int64_t c0 = (2 * PW - 1) / 16 * 16; c0 >= 0; c0 -= 16) {
     const __m256i m0 = lane_mask(OW - c0), m1 = lane_mask(OW - c0 - 8);
     const int64_t np = PW - c0 / 2 < 8 ? PW - c0 / 2 : 8;
     for (int64_t ph = 0; ph < PH; ++ph) {
@@ -209,8 +214,9 @@ void pool_block(const float* xp, int64_t Wp, const float* w, const float* bias, 
         __m256i at;
         max_of_2x2(e[0], o[0], e[1], o[1], c1, c2, c3, &best, &at);
         const int64_t j = (o0 + b) * out_stride + ph * PW + c0 / 2;
-        store_first(pooled + j, best, np);
-        store_codes(codes + j, at, np);
+        const int64_t n = ph * PW + c0 / 2 + 8 <= PH * PW ? 8 : np;
+        store_first(pooled + j, best, n);
+        store_codes(codes + j, at, n);
       }
     }
   }
