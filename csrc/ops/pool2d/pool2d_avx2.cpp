@@ -37,12 +37,13 @@ void load_even_odd(const float* p, int64_t n, __m256* e, __m256* o) {
   }
 }
 
-// p[0 .. 2n) = e0 o0 e1 o1 ...
-void store_interleaved(float* p, int64_t n, __m256 e, __m256 o) {
+// p[0 .. 2n) = e0 o0 e1 o1 ...; where room > 2n, up to room floats from p may be written
+// (the caller overwrites those past 2n later): whole vectors, not store_first's buffer copy.
+void store_interleaved(float* p, int64_t n, __m256 e, __m256 o, int64_t room = 0) {
   const __m256 lo = _mm256_unpacklo_ps(e, o), hi = _mm256_unpackhi_ps(e, o);
   const __m256 a = _mm256_permute2f128_ps(lo, hi, 0x20), b = _mm256_permute2f128_ps(lo, hi, 0x31);
-  store_first(p, a, min64(2 * n, 8));
-  if (n > 4) store_first(p + 8, b, 2 * n - 8);
+  store_first(p, a, room >= 8 ? 8 : min64(2 * n, 8));
+  if (n > 4) store_first(p + 8, b, room >= 16 ? 8 : 2 * n - 8);
 }
 
 void store_out(float* y, int64_t* idx, int64_t n, __m256 best, __m256i at) {
@@ -333,7 +334,11 @@ void max_forward_2x2(const float* x, float* y, uint8_t* code, int64_t planes, co
 
 // max_backward_2x2: 8 outputs of a row per vector; each code picks which of the four (even /
 // odd column, upper / lower row) vectors its gradient goes to, and the two rows are
-// interleaved back.
+// interleaved back. A row's blocks run right to left, so its last block's stores may run on
+// as whole vectors (inside the plane) into what is written after them: the lower row's first
+// columns, the next block row's, or an odd W's last column and an odd H's last row (the
+// edges, zeroed last). On AMD Zen 3 the partial stores' buffer copies were a good part of
+// this kernel (the reference pool1: gx rows of 26 floats).
 void max_backward_2x2(const float* gy, const uint8_t* code, const float* relu_y, float* gx,
                       int64_t planes, const Pool2dGeom& g) {
   const int64_t in_n = g.H * g.W, out_n = g.OH * g.OW;
@@ -342,7 +347,7 @@ void max_backward_2x2(const float* gy, const uint8_t* code, const float* relu_y,
     float* plane = gx + c * in_n;
     for (int64_t oh = 0; oh < g.OH; ++oh) {
       float* row = plane + 2 * oh * g.W;
-      for (int64_t ow = 0; ow < g.OW; ow += 8) {
+      for (int64_t ow = (g.OW - 1) / 8 * 8; ow >= 0; ow -= 8) {
         const int64_t n = min64(8, g.OW - ow), j = c * out_n + oh * g.OW + ow;
         const __m256i m = tail_mask(n);
         // 1 KB ahead: in training gy and relu_y come from memory and perf put ~45% of this
@@ -361,8 +366,9 @@ void max_backward_2x2(const float* gy, const uint8_t* code, const float* relu_y,
         const auto pick = [&](int w) {
           return _mm256_and_ps(v, _mm256_castsi256_ps(_mm256_cmpeq_epi32(k, _mm256_set1_epi32(w))));
         };
-        store_interleaved(row + 2 * ow, n, pick(0), pick(1));
-        store_interleaved(row + g.W + 2 * ow, n, pick(2), pick(3));
+        const int64_t upper = 2 * oh * g.W + 2 * ow;  // offset in the plane
+        store_interleaved(row + 2 * ow, n, pick(0), pick(1), in_n - upper);
+        store_interleaved(row + g.W + 2 * ow, n, pick(2), pick(3), in_n - upper - g.W);
       }
     }
     max2x2_backward_edges(plane, g);
