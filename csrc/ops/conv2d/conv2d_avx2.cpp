@@ -230,48 +230,60 @@ void direct_c1_relu_pool2x2(const float* xp, int64_t Wp, const float* w, const f
   if (o < O) pool_block<1>(xp, Wp, w, bias, o, OH, OW, pooled, codes, out_stride);
 }
 
-// One output channel x 9 taps = 9 accumulators of 8 pixels (11 of 16 registers in use);
-// lanes are summed in a fixed order at the end.
+// Lanes summed in a fixed order (wgrad_c1_3x3's last step).
 float hsum(__m256 v) {
   const __m128 s4 = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
   const __m128 s2 = _mm_add_ps(s4, _mm_movehl_ps(s4, s4));
   return _mm_cvtss_f32(_mm_add_ss(s2, _mm_shuffle_ps(s2, s2, 1)));
 }
 
-// Whole vectors of a row are read with plain loads, only its tail masked (10 loads per 9
-// FMAs: the loads bound this kernel). Measured on AMD Zen 3, interleaved A/B, 2 threads: the
-// reference conv1's backward (pool, relu, weight and bias gradients) 0.93-0.94x the time it
-// took with every load masked.
-void wgrad_c1_3x3(const float* xp, int64_t Wp, const float* gy, int64_t O, int64_t OH,
-                  int64_t OW, float* gw) {
+// wgrad_c1_3x3 for CB output channels, one tap row i at a time: CB x 3 accumulators of 8
+// pixels (9 + 3 inputs + gy of 16 registers at CB = 3), so each input row is loaded once per
+// CB channels (3 loads and CB gy loads per 3 CB FMAs; one channel with all 9 taps took 10
+// loads per 9 FMAs, and the loads bound this kernel). Whole vectors of a row are read with
+// plain loads, only its tail masked. Each (channel, tap) sum runs over the pixels in the
+// same order either way, then is added to gw.
+template <int CB>
+void wgrad_c1_channels(const float* xp, int64_t Wp, const float* gy, int64_t OH, int64_t OW,
+                       float* gw) {
   const int64_t P = OH * OW, whole = OW / 8 * 8;
   const __m256i tail = lane_mask(OW - whole);
-  for (int64_t o = 0; o < O; ++o) {
-    __m256 acc[9];
-#pragma GCC unroll 9
-    for (int t = 0; t < 9; ++t) acc[t] = _mm256_setzero_ps();
+  const auto plain = [](const float* p) { return _mm256_loadu_ps(p); };
+  const auto masked = [&](const float* p) { return _mm256_maskload_ps(p, tail); };
+  for (int i = 0; i < 3; ++i) {
+    __m256 acc[CB][3];
+    for (int b = 0; b < CB; ++b) acc[b][0] = acc[b][1] = acc[b][2] = _mm256_setzero_ps();
     for (int64_t oh = 0; oh < OH; ++oh) {
-      const float* gr = gy + o * P + oh * OW;
-      const float* xr = xp + oh * Wp;
-      for (int64_t ow0 = 0; ow0 < whole; ow0 += 8) {
-        const __m256 gv = _mm256_loadu_ps(gr + ow0);
-#pragma GCC unroll 9
-        for (int t = 0; t < 9; ++t) {
-          acc[t] = _mm256_fmadd_ps(gv, _mm256_loadu_ps(xr + ow0 + (t / 3) * Wp + t % 3), acc[t]);
+      const float* xr = xp + (oh + i) * Wp;
+      const float* gr = gy + oh * OW;
+      const auto step = [&](int64_t ow0, const auto& load) {
+        const __m256 x0 = load(xr + ow0), x1 = load(xr + ow0 + 1), x2 = load(xr + ow0 + 2);
+        for (int b = 0; b < CB; ++b) {
+          const __m256 gv = load(gr + b * P + ow0);
+          acc[b][0] = _mm256_fmadd_ps(gv, x0, acc[b][0]);
+          acc[b][1] = _mm256_fmadd_ps(gv, x1, acc[b][1]);
+          acc[b][2] = _mm256_fmadd_ps(gv, x2, acc[b][2]);
         }
-      }
-      if (whole < OW) {
-        const __m256 gv = _mm256_maskload_ps(gr + whole, tail);
-#pragma GCC unroll 9
-        for (int t = 0; t < 9; ++t) {
-          acc[t] = _mm256_fmadd_ps(
-              gv, _mm256_maskload_ps(xr + whole + (t / 3) * Wp + t % 3, tail), acc[t]);
-        }
-      }
+      };
+      for (int64_t ow0 = 0; ow0 < whole; ow0 += 8) step(ow0, plain);
+      if (whole < OW) step(whole, masked);
     }
-#pragma GCC unroll 9
-    for (int t = 0; t < 9; ++t) gw[o * 9 + t] += hsum(acc[t]);
+    for (int b = 0; b < CB; ++b) {
+      for (int j = 0; j < 3; ++j) gw[b * 9 + i * 3 + j] += hsum(acc[b][j]);
+    }
   }
+}
+
+void wgrad_c1_3x3(const float* xp, int64_t Wp, const float* gy, int64_t O, int64_t OH,
+                  int64_t OW, float* gw) {
+  const int64_t P = OH * OW;
+  int64_t o = 0;
+  for (; o + 3 <= O; o += 3) wgrad_c1_channels<3>(xp, Wp, gy + o * P, OH, OW, gw + o * 9);
+  if (o + 2 <= O) {
+    wgrad_c1_channels<2>(xp, Wp, gy + o * P, OH, OW, gw + o * 9);
+    o += 2;
+  }
+  if (o < O) wgrad_c1_channels<1>(xp, Wp, gy + o * P, OH, OW, gw + o * 9);
 }
 
 // Lanes l < 8 with lo <= base + l < hi, as a maskload mask.
