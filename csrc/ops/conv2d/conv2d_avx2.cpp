@@ -9,6 +9,10 @@
 // taps in (i, j) order from 0 with FMA, whatever block it falls in.
 #include <immintrin.h>
 
+#include <cstdlib>
+#include <cstring>
+#include <new>
+
 #include "core/simd_avx2_inl.h"
 #include "ops/conv2d/conv2d.h"
 #include "ops/conv2d/conv2d_rows_inl.h"
@@ -148,71 +152,113 @@ void direct_c1(const float* xp, int64_t Hp, int64_t Wp, const float* w, const fl
   if (o < O) block<1>(xp, Wp, w, bias, o, kh, kw, OH, OW, relu, y, y_stride);
 }
 
-// direct_c1_relu_pool2x2's register block, AVX-512's pool_block with 8-lane vectors: conv rows
-// 2ph and 2ph + 1, 16 columns from c0 (two ymm each, masked at the row end) x OB output
-// channels (OB = 2: 8 accumulators + 2 inputs + 2 weights of the 16 registers). Input row
-// 2ph + i feeds tap row i of the upper conv row and tap row i - 1 of the lower one, so each
-// output sums its taps in (i, j) order from 0 with the same FMAs as block(); then bias, relu,
-// and max_pool2d_2x2's window rule on the even / odd columns. The conv's rows are never
-// stored: on AMD Zen 3 direct_c1 then max_forward_2x2 stored and reloaded 26x26 planes
-// (the reference conv1: ~2.5% of the training step in the separate pool alone).
+// direct_c1_relu_pool2x2's input plane with its even and odd columns apart, rows of
+// kSplitW: even[r][k] = xp[r][2k], odd[r][k] = xp[r][2k + 1], 0 past the row. A vector of
+// even (odd) conv outputs from column c0 then reads its taps j = 0, 1, 2 as plain loads of
+// even[c0 / 2], odd[c0 / 2], even[c0 / 2 + 1] (odd[c0 / 2], even[c0 / 2 + 1], odd[c0 / 2 + 1]):
+// the window's columns come out already apart, with no deinterleave of the conv's rows.
+constexpr int64_t kSplitW = 24;  // >= the most read: kPoolFusedMaxOW / 4 + 9 floats
+static_assert(kSplitW >= kPoolFusedMaxOW / 4 + 9, "split rows too short");
+
+struct SplitPlane {
+  const float* even;
+  const float* odd;
+};
+
+// A thread's split planes, kept across calls: a plain malloc'd buffer, not a std::vector,
+// whose member functions this AVX2 file would export as weak symbols the linker could pick
+// for baseline code (tests/test_build.py).
+struct SplitBuffer {
+  float* p = nullptr;
+  int64_t cap = 0;
+  ~SplitBuffer() { std::free(p); }
+  float* get(int64_t n) {
+    if (n > cap) {
+      std::free(p);
+      p = static_cast<float*>(std::malloc(static_cast<size_t>(n) * sizeof(float)));
+      if (p == nullptr) {
+        cap = 0;
+        throw std::bad_alloc();
+      }
+      cap = n;
+    }
+    return p;
+  }
+};
+
+SplitPlane split_columns(const float* xp, int64_t rows, int64_t Wp) {
+  thread_local SplitBuffer buf;
+  const int64_t n = 2 * rows * kSplitW;
+  float* even = buf.get(n);
+  std::memset(even, 0, static_cast<size_t>(n) * sizeof(float));
+  float* odd = even + rows * kSplitW;
+  for (int64_t r = 0; r < rows; ++r) {
+    for (int64_t c = 0; c < Wp; ++c) (c % 2 == 0 ? even : odd)[r * kSplitW + c / 2] = xp[r * Wp + c];
+  }
+  return SplitPlane{even, odd};
+}
+
+// direct_c1_relu_pool2x2's register block: conv rows 2ph and 2ph + 1, 8 even and 8 odd
+// columns from c0 (the pooled columns c0 / 2 .. + 8) x OB output channels (OB = 2: 8
+// accumulators + 4 inputs + a weight of the 16 registers). Input row 2ph + i feeds tap row i
+// of the upper conv row and tap row i - 1 of the lower one, so each output sums its taps in
+// (i, j) order from 0 with the same FMAs as block(); then bias, relu, and max_pool2d_2x2's
+// window rule on the even / odd columns. The conv's rows are never stored: on AMD Zen 3
+// direct_c1 then max_forward_2x2 stored and reloaded 26x26 planes (the reference conv1: ~2.5%
+// of the training step in the separate pool alone).
 template <int OB>
-void pool_block(const float* xp, int64_t Wp, const float* w, const float* bias, int64_t o0,
-                int64_t OH, int64_t OW, float* pooled, uint8_t* codes, int64_t out_stride) {
+void pool_block(SplitPlane x, const float* w, const float* bias, int64_t o0, int64_t OH,
+                int64_t OW, float* pooled, uint8_t* codes, int64_t out_stride) {
   const int64_t PH = OH / 2, PW = OW / 2;
   const __m256 zero = _mm256_setzero_ps();
   const __m256i c1 = _mm256_set1_epi32(1), c2 = _mm256_set1_epi32(2), c3 = _mm256_set1_epi32(3);
   const float* wo = w + o0 * 9;
-  // Pooled columns c0 / 2 .. + 8, the blocks right to left: a row's last block is stored as
-  // 8 whole lanes where those stay inside the plane (a partial store goes through a buffer,
-  // store_first, and was a good part of this kernel on AMD Zen 3), and the lanes past the row
-  // land on the next rows' first columns, which the blocks after it (or, with one block, the
-  // rows after it) overwrite.
+  // Blocks of 8 pooled columns right to left: a row's last block is stored as 8 whole lanes
+  // where those stay inside the plane (a partial store goes through a buffer, store_first,
+  // and was a good part of this kernel on AMD Zen 3), and the lanes past the row land on the
+  // next rows' first columns, which the blocks after it (or, with one block, the rows after
+  // it) overwrite.
   for (int64_t c0 = (2 * PW - 1) / 16 * 16; c0 >= 0; c0 -= 16) {
-    const __m256i m0 = lane_mask(OW - c0), m1 = lane_mask(OW - c0 - 8);
     const int64_t np = PW - c0 / 2 < 8 ? PW - c0 / 2 : 8;
     for (int64_t ph = 0; ph < PH; ++ph) {
-      __m256 acc[OB][2][2];  // [channel][conv row][half]
+      __m256 acc[OB][2][2];  // [channel][conv row][even, odd columns]
       for (int b = 0; b < OB; ++b) acc[b][0][0] = acc[b][0][1] = acc[b][1][0] = acc[b][1][1] = zero;
 #pragma GCC unroll 4
       for (int i = 0; i < 4; ++i) {
-        const float* xr = xp + (2 * ph + i) * Wp + c0;
+        const int64_t at = (2 * ph + i) * kSplitW + c0 / 2;
+        // tap j of the even outputs: in[j]; of the odd ones: in[j + 1]
+        const __m256 in[4] = {_mm256_loadu_ps(x.even + at), _mm256_loadu_ps(x.odd + at),
+                              _mm256_loadu_ps(x.even + at + 1), _mm256_loadu_ps(x.odd + at + 1)};
 #pragma GCC unroll 3
         for (int j = 0; j < 3; ++j) {
-          const __m256 x0 = _mm256_maskload_ps(xr + j, m0);
-          const __m256 x1 = _mm256_maskload_ps(xr + j + 8, m1);
 #pragma GCC unroll 4
           for (int b = 0; b < OB; ++b) {
             if (i < 3) {
               const __m256 wv = _mm256_broadcast_ss(wo + b * 9 + i * 3 + j);
-              acc[b][0][0] = _mm256_fmadd_ps(x0, wv, acc[b][0][0]);
-              acc[b][0][1] = _mm256_fmadd_ps(x1, wv, acc[b][0][1]);
+              acc[b][0][0] = _mm256_fmadd_ps(in[j], wv, acc[b][0][0]);
+              acc[b][0][1] = _mm256_fmadd_ps(in[j + 1], wv, acc[b][0][1]);
             }
             if (i > 0) {
               const __m256 wv = _mm256_broadcast_ss(wo + b * 9 + (i - 1) * 3 + j);
-              acc[b][1][0] = _mm256_fmadd_ps(x0, wv, acc[b][1][0]);
-              acc[b][1][1] = _mm256_fmadd_ps(x1, wv, acc[b][1][1]);
+              acc[b][1][0] = _mm256_fmadd_ps(in[j], wv, acc[b][1][0]);
+              acc[b][1][1] = _mm256_fmadd_ps(in[j + 1], wv, acc[b][1][1]);
             }
           }
         }
       }
 #pragma GCC unroll 4
       for (int b = 0; b < OB; ++b) {
-        __m256 e[2], o[2];
+        __m256 v[2][2];  // [conv row][even, odd]
         for (int r = 0; r < 2; ++r) {
-          __m256 v0 = acc[b][r][0], v1 = acc[b][r][1];
-          if (bias != nullptr) {
-            const __m256 bv = _mm256_set1_ps(bias[o0 + b]);
-            v0 = _mm256_add_ps(v0, bv);
-            v1 = _mm256_add_ps(v1, bv);
+          for (int h = 0; h < 2; ++h) {
+            v[r][h] = acc[b][r][h];
+            if (bias != nullptr) v[r][h] = _mm256_add_ps(v[r][h], _mm256_set1_ps(bias[o0 + b]));
+            v[r][h] = _mm256_max_ps(zero, v[r][h]);  // relu: max(0, v) keeps NaN, as block()
           }
-          v0 = _mm256_max_ps(zero, v0);  // relu: max(0, v) keeps NaN, as block()
-          v1 = _mm256_max_ps(zero, v1);
-          deinterleave(v0, v1, &e[r], &o[r]);
         }
         __m256 best;
         __m256i at;
-        max_of_2x2(e[0], o[0], e[1], o[1], c1, c2, c3, &best, &at);
+        max_of_2x2(v[0][0], v[0][1], v[1][0], v[1][1], c1, c2, c3, &best, &at);
         const int64_t j = (o0 + b) * out_stride + ph * PW + c0 / 2;
         const int64_t n = ph * PW + c0 / 2 + 8 <= PH * PW ? 8 : np;
         store_first(pooled + j, best, n);
@@ -225,9 +271,10 @@ void pool_block(const float* xp, int64_t Wp, const float* w, const float* bias, 
 void direct_c1_relu_pool2x2(const float* xp, int64_t Wp, const float* w, const float* bias,
                             int64_t O, int64_t OH, int64_t OW, float* pooled, uint8_t* codes,
                             int64_t out_stride) {
+  const SplitPlane x = split_columns(xp, OH / 2 * 2 + 2, Wp);  // the rows the pool's windows read
   int64_t o = 0;
-  for (; o + 2 <= O; o += 2) pool_block<2>(xp, Wp, w, bias, o, OH, OW, pooled, codes, out_stride);
-  if (o < O) pool_block<1>(xp, Wp, w, bias, o, OH, OW, pooled, codes, out_stride);
+  for (; o + 2 <= O; o += 2) pool_block<2>(x, w, bias, o, OH, OW, pooled, codes, out_stride);
+  if (o < O) pool_block<1>(x, w, bias, o, OH, OW, pooled, codes, out_stride);
 }
 
 // Lanes summed in a fixed order (wgrad_c1_3x3's last step).
