@@ -332,6 +332,40 @@ void max_forward_2x2(const float* x, float* y, uint8_t* code, int64_t planes, co
   }
 }
 
+// One block of n <= 8 outputs of a row of max_backward_2x2 (kWhole: n == 8, plain loads and
+// an 8-byte code load, no tail logic): j its first output, row the gx row pair's upper row
+// and room the floats from it to the plane's end (store_interleaved).
+template <bool kWhole>
+inline void max_backward_2x2_block(const float* gy, const uint8_t* code, const float* relu_y,
+                                   int64_t j, int64_t n, float* row, int64_t W, int64_t room) {
+  const __m256 zero = _mm256_setzero_ps();
+  const __m256i m = kWhole ? _mm256_set1_epi32(-1) : tail_mask(n);
+  // 1 KB ahead: in training gy and relu_y come from memory and perf put ~45% of this
+  // kernel's samples on their loads (AMD Zen 3); prefetches never fault past the end.
+  _mm_prefetch(reinterpret_cast<const char*>(gy + j + 256), _MM_HINT_T0);
+  if (relu_y != nullptr) {
+    _mm_prefetch(reinterpret_cast<const char*>(relu_y + j + 256), _MM_HINT_T0);
+  }
+  __m256 v = kWhole ? _mm256_loadu_ps(gy + j) : _mm256_maskload_ps(gy + j, m);
+  if (relu_y != nullptr) {
+    const __m256 r = kWhole ? _mm256_loadu_ps(relu_y + j) : _mm256_maskload_ps(relu_y + j, m);
+    v = _mm256_and_ps(v, _mm256_cmp_ps(r, zero, _CMP_GT_OQ));
+  }
+  v = _mm256_add_ps(v, zero);  // -0 -> +0, as the scatter's 0 + g
+  uint64_t bytes;
+  if (kWhole) {
+    std::memcpy(&bytes, code + j, 8);
+  } else {
+    bytes = load_codes(code, j, n);
+  }
+  const __m256i k = _mm256_cvtepu8_epi32(_mm_cvtsi64_si128(static_cast<int64_t>(bytes)));
+  const auto pick = [&](int w) {
+    return _mm256_and_ps(v, _mm256_castsi256_ps(_mm256_cmpeq_epi32(k, _mm256_set1_epi32(w))));
+  };
+  store_interleaved(row, n, pick(0), pick(1), room);
+  store_interleaved(row + W, n, pick(2), pick(3), room - W);
+}
+
 // max_backward_2x2: 8 outputs of a row per vector; each code picks which of the four (even /
 // odd column, upper / lower row) vectors its gradient goes to, and the two rows are
 // interleaved back. A row's blocks run right to left, so its last block's stores may run on
@@ -342,33 +376,17 @@ void max_forward_2x2(const float* x, float* y, uint8_t* code, int64_t planes, co
 void max_backward_2x2(const float* gy, const uint8_t* code, const float* relu_y, float* gx,
                       int64_t planes, const Pool2dGeom& g) {
   const int64_t in_n = g.H * g.W, out_n = g.OH * g.OW;
-  const __m256 zero = _mm256_setzero_ps();
   for (int64_t c = 0; c < planes; ++c) {
     float* plane = gx + c * in_n;
     for (int64_t oh = 0; oh < g.OH; ++oh) {
-      float* row = plane + 2 * oh * g.W;
       for (int64_t ow = (g.OW - 1) / 8 * 8; ow >= 0; ow -= 8) {
         const int64_t n = min64(8, g.OW - ow), j = c * out_n + oh * g.OW + ow;
-        const __m256i m = tail_mask(n);
-        // 1 KB ahead: in training gy and relu_y come from memory and perf put ~45% of this
-        // kernel's samples on their loads (AMD Zen 3); prefetches never fault past the end.
-        _mm_prefetch(reinterpret_cast<const char*>(gy + j + 256), _MM_HINT_T0);
-        if (relu_y != nullptr) {
-          _mm_prefetch(reinterpret_cast<const char*>(relu_y + j + 256), _MM_HINT_T0);
-        }
-        __m256 v = _mm256_maskload_ps(gy + j, m);
-        if (relu_y != nullptr) {
-          v = _mm256_and_ps(v, _mm256_cmp_ps(_mm256_maskload_ps(relu_y + j, m), zero, _CMP_GT_OQ));
-        }
-        v = _mm256_add_ps(v, zero);  // -0 -> +0, as the scatter's 0 + g
-        const uint64_t bytes = load_codes(code, j, n);
-        const __m256i k = _mm256_cvtepu8_epi32(_mm_cvtsi64_si128(static_cast<int64_t>(bytes)));
-        const auto pick = [&](int w) {
-          return _mm256_and_ps(v, _mm256_castsi256_ps(_mm256_cmpeq_epi32(k, _mm256_set1_epi32(w))));
-        };
         const int64_t upper = 2 * oh * g.W + 2 * ow;  // offset in the plane
-        store_interleaved(row + 2 * ow, n, pick(0), pick(1), in_n - upper);
-        store_interleaved(row + g.W + 2 * ow, n, pick(2), pick(3), in_n - upper - g.W);
+        if (n == 8) {
+          max_backward_2x2_block<true>(gy, code, relu_y, j, 8, plane + upper, g.W, in_n - upper);
+        } else {
+          max_backward_2x2_block<false>(gy, code, relu_y, j, n, plane + upper, g.W, in_n - upper);
+        }
       }
     }
     max2x2_backward_edges(plane, g);
