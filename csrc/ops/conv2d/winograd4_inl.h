@@ -376,11 +376,15 @@ void output_transform_pool2x2_t(const WinoGeom* g, const float* M, int64_t ldm, 
   const int64_t PH = g->OH / 2, PW = g->OW / 2, plane = PH * PW;
   auto make = [&](int64_t j, int64_t n) { return out_plan<Vec>(g, t0, j, n, 2, PH, PW); };
   const F code[4] = {Vec::zero(), Vec::set1(1.0f), Vec::set1(2.0f), Vec::set1(3.0f)};
+  const F byte = Vec::set1(256.0f);
   auto body = [&](const P& p, int64_t o) {
     F v[16];
     output_tile<Vec>(M + o * ldm + p.j, es, Vec::mask(0, p.cnt), bias, o, true, v);
-    F w[16];  // w[2a + b]: window (a, b)'s max, w[4 + 2a + b] its code (as a float)
+    // w[2a + b]: window (a, b)'s max; w[4 + a]: the codes of row a's two windows as one
+    // number, code(a, 0) + 256 code(a, 1) (exact), so a lane converts one float per row
+    F w[16];
     for (int a = 0; a < 2; ++a) {
+      F at_row[2];
       for (int b = 0; b < 2; ++b) {
         const F* e = v + 8 * a + 2 * b;  // the window's (0, 0)
         F best = e[0], at = code[0];
@@ -388,10 +392,11 @@ void output_transform_pool2x2_t(const WinoGeom* g, const float* M, int64_t ldm, 
         Vec::take_if_greater_or_nan(e[4], code[2], &best, &at);
         Vec::take_if_greater_or_nan(e[5], code[3], &best, &at);
         w[2 * a + b] = best;
-        w[4 + 2 * a + b] = at;
+        at_row[b] = at;
       }
+      w[4 + a] = Vec::add(at_row[0], Vec::mul(at_row[1], byte));
     }
-    for (int k = 8; k < 16; ++k) w[k] = Vec::zero();
+    for (int k = 6; k < 16; ++k) w[k] = Vec::zero();
     alignas(64) float stage[Vec::L][16];
     Vec::tiles16(w, &stage[0][0]);
     float* po = pooled + o * plane;
@@ -399,9 +404,15 @@ void output_transform_pool2x2_t(const WinoGeom* g, const float* M, int64_t ldm, 
     for (int i = 0; i < p.cnt; ++i) {
       const float* s = stage[i];
       for (int a = 0; a < p.rows[i]; ++a) {
-        for (int b = 0; b < p.cols[i]; ++b) {
-          po[p.dst[i] + a * PW + b] = s[2 * a + b];
-          co[p.dst[i] + a * PW + b] = static_cast<uint8_t>(s[4 + 2 * a + b]);
+        const int64_t d = p.dst[i] + a * PW;
+        const int pair = static_cast<int>(s[4 + a]);
+        if (p.cols[i] == 2) {
+          std::memcpy(po + d, s + 2 * a, 2 * sizeof(float));
+          co[d] = static_cast<uint8_t>(pair & 0xff);
+          co[d + 1] = static_cast<uint8_t>(pair >> 8);
+        } else if (p.cols[i] == 1) {
+          po[d] = s[2 * a];
+          co[d] = static_cast<uint8_t>(pair & 0xff);
         }
       }
     }
