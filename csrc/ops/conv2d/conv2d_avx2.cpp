@@ -455,45 +455,28 @@ void gather_panel(const float* src, const int32_t* ra, const int32_t* rh, const 
 }
 
 // copy_panel as AVX-512's: each run is cut at the 8-lane vector boundaries into pieces once
-// per call; per row, each vector is the OR of zero-masked loads of its pieces (a piece's lanes
+// per call (PanelPieces, conv2d_rows_inl.h); per row, each vector is the OR of zero-masked loads of its pieces (a piece's lanes
 // load straight into place; lanes outside every run stay 0), written with a plain store
 // (store_first at a partial end). Per element the plain loop (copy_panel_runs) spent ~6
 // cycles on AMD Zen 3 (runs of kw = 3: ~32% of the reference conv3's weight gradient).
 void copy_panel(const float* src, const int32_t* ra, int64_t na, const int32_t* lo,
                 const int32_t* hi, const int32_t* rel, int64_t nruns, int64_t nr, float* dst) {
-  constexpr int kMax = 64, kMaxVec = 16;
-  __m256i ld[kMax];
-  int64_t off[kMax];
-  int first[kMaxVec + 1];  // pieces of vector v: [first[v], first[v + 1])
-  int np = 0;
-  const int64_t nv = (nr + 7) / 8;
-  bool fits = nv <= kMaxVec;
-  for (int64_t v = 0; v < nv && fits; ++v) {
-    first[v] = np;
-    for (int64_t s = 0; s < nruns; ++s) {
-      const int64_t b0 = v * 8;
-      const int64_t l = lo[s] - b0 < 0 ? 0 : lo[s] - b0, h = hi[s] - b0 > 8 ? 8 : hi[s] - b0;
-      if (h <= l) continue;
-      if (np == kMax) {
-        fits = false;
-        break;
-      }
-      ld[np] = _mm256_andnot_si256(lane_mask(l), lane_mask(h));  // lanes [l, h)
-      off[np++] = rel[s] + b0;
-    }
-  }
-  if (!fits) {  // pathological run count
+  PanelPieces<8> pc;
+  if (!pc.cut(lo, hi, rel, nruns, nr)) {  // pathological run count
     copy_panel_runs(src, ra, na, lo, hi, rel, nruns, nr, dst);
     return;
   }
-  first[nv] = np;
+  __m256i ld[PanelPieces<8>::kMaxPieces];
+  for (int p = 0; p < pc.first[pc.nv]; ++p) {
+    ld[p] = _mm256_andnot_si256(lane_mask(pc.lane_lo[p]), lane_mask(pc.lane_hi[p]));
+  }
   for (int64_t a = 0; a < na; ++a) {
     const float* s = src + ra[a];
     float* d = dst + a * nr;
-    for (int64_t v = 0; v < nv; ++v) {
+    for (int64_t v = 0; v < pc.nv; ++v) {
       __m256 acc = _mm256_setzero_ps();
-      for (int p = first[v]; p < first[v + 1]; ++p) {
-        acc = _mm256_or_ps(acc, _mm256_maskload_ps(s + off[p], ld[p]));
+      for (int p = pc.first[v]; p < pc.first[v + 1]; ++p) {
+        acc = _mm256_or_ps(acc, _mm256_maskload_ps(s + pc.off[p], ld[p]));
       }
       store_first(d + v * 8, acc, nr - v * 8);
     }

@@ -427,43 +427,21 @@ void gather_panel(const float* src, const int32_t* ra, const int32_t* rh, const 
   }
 }
 
-// Each run is cut at the 16-lane vector boundaries into pieces once per call; per row, each
-// vector is assembled in a register from zero-masked loads of its pieces (lanes outside every
-// run stay 0) and written with one store.
+// Each run is cut at the 16-lane vector boundaries into pieces once per call (PanelPieces,
+// conv2d_rows_inl.h); per row, each vector is assembled in a register from zero-masked loads
+// of its pieces (lanes outside every run stay 0) and written with one store.
 void copy_panel(const float* src, const int32_t* ra, int64_t na, const int32_t* lo,
                 const int32_t* hi, const int32_t* rel, int64_t nruns, int64_t nr, float* dst) {
-  constexpr int kMax = 64, kMaxVec = 16;
-  __mmask16 ld[kMax];
-  int64_t off[kMax];
-  int first[kMaxVec + 1];  // pieces of vector v: [first[v], first[v + 1])
-  int np = 0;
-  const int64_t nv = (nr + 15) / 16;
-  bool fits = nv <= kMaxVec;
-  for (int64_t v = 0; v < nv && fits; ++v) {
-    first[v] = np;
-    for (int64_t s = 0; s < nruns; ++s) {
-      const int64_t b0 = v * 16;
-      const __mmask16 m = static_cast<__mmask16>(lane_mask(hi[s] - b0) & ~lane_mask(lo[s] - b0));
-      if (m == 0) continue;
-      if (np == kMax) {
-        fits = false;
-        break;
-      }
-      ld[np] = m;
-      off[np++] = rel[s] + b0;
-    }
-  }
-  if (!fits) {  // pathological run count: plain loop
-    for (int64_t a = 0; a < na; ++a) {
-      float* d = dst + a * nr;
-      for (int64_t b = 0; b < nr; ++b) d[b] = 0.0f;
-      for (int64_t r = 0; r < nruns; ++r) {
-        for (int64_t b = lo[r]; b < hi[r]; ++b) d[b] = src[ra[a] + rel[r] + b];
-      }
-    }
+  PanelPieces<16> pc;
+  if (!pc.cut(lo, hi, rel, nruns, nr)) {  // pathological run count
+    copy_panel_runs(src, ra, na, lo, hi, rel, nruns, nr, dst);
     return;
   }
-  first[nv] = np;
+  __mmask16 ld[PanelPieces<16>::kMaxPieces];
+  for (int p = 0; p < pc.first[pc.nv]; ++p) {
+    ld[p] = static_cast<__mmask16>(lane_mask(pc.lane_hi[p]) & ~lane_mask(pc.lane_lo[p]));
+  }
+  const int64_t nv = pc.nv;
   const __mmask16 last_keep = lane_mask(nr - (nv - 1) * 16);
   for (int64_t a = 0; a < na; ++a) {
     const float* s = src + ra[a];
@@ -472,8 +450,8 @@ void copy_panel(const float* src, const int32_t* ra, int64_t na, const int32_t* 
       __m512 acc = _mm512_setzero_ps();
       // Zero-masked loads OR'ed together: independent loads (a merge-masked load chain would
       // wait on each load's latency in turn).
-      for (int p = first[v]; p < first[v + 1]; ++p) {
-        acc = _mm512_or_ps(acc, _mm512_maskz_loadu_ps(ld[p], s + off[p]));
+      for (int p = pc.first[v]; p < pc.first[v + 1]; ++p) {
+        acc = _mm512_or_ps(acc, _mm512_maskz_loadu_ps(ld[p], s + pc.off[p]));
       }
       if (v + 1 < nv || last_keep == 0xFFFF) {
         _mm512_storeu_ps(d + v * 16, acc);

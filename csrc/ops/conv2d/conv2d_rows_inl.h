@@ -1,4 +1,4 @@
-// Row helpers shared by the conv2d variant files (geometry, scatter col2im, plain panel copy).
+// Row helpers shared by the conv2d variant files (geometry, scatter col2im, panel copies).
 // Included by ISA files too: everything here has internal linkage (anonymous namespace), so
 // each file gets its own copy built with its own flags (see csrc/README.md, rule 3).
 #pragma once
@@ -44,7 +44,8 @@ inline void col2im_scatter(const ConvGeom* g, const float* col, int64_t ld, floa
 }
 
 // copy_panel with plain loops: per row a, runs [lo[s], hi[s]) copied from src + ra[a] + rel[s],
-// zeros between them. The scalar variant, and AVX2's fallback for very many runs.
+// zeros between them (runs ascending, apart). The scalar variant, and the SIMD ones' fallback
+// for very many runs.
 inline void copy_panel_runs(const float* src, const int32_t* ra, int64_t na,
                             const int32_t* lo, const int32_t* hi, const int32_t* rel,
                             int64_t nruns, int64_t nr, float* dst) {
@@ -59,6 +60,41 @@ inline void copy_panel_runs(const float* src, const int32_t* ra, int64_t na,
     for (; b < nr; ++b) d[b] = 0.0f;
   }
 }
+
+// copy_panel's runs cut at the boundaries of L-lane vectors, once per call (the AVX2 and
+// AVX-512 copy_panels build a load mask per piece from it): vector v of a row is the pieces
+// p in [first[v], first[v + 1]), piece p its lanes [lane_lo[p], lane_hi[p]) read from
+// src + ra[a] + off[p] + lane (lanes outside every piece are 0). cut() returns false where
+// the pieces or vectors outnumber these arrays (then copy_panel_runs does the copy).
+template <int L>
+struct PanelPieces {
+  static constexpr int kMaxPieces = 64, kMaxVectors = 16;
+  int lane_lo[kMaxPieces], lane_hi[kMaxPieces];
+  int64_t off[kMaxPieces];
+  int first[kMaxVectors + 1];
+  int64_t nv = 0;
+
+  bool cut(const int32_t* lo, const int32_t* hi, const int32_t* rel, int64_t nruns,
+           int64_t nr) {
+    nv = (nr + L - 1) / L;
+    if (nv > kMaxVectors) return false;
+    int np = 0;
+    for (int64_t v = 0; v < nv; ++v) {
+      first[v] = np;
+      const int64_t b0 = v * L;
+      for (int64_t s = 0; s < nruns; ++s) {
+        const int64_t l = lo[s] - b0 < 0 ? 0 : lo[s] - b0, h = hi[s] - b0 > L ? L : hi[s] - b0;
+        if (h <= l) continue;
+        if (np == kMaxPieces) return false;
+        lane_lo[np] = static_cast<int>(l);
+        lane_hi[np] = static_cast<int>(h);
+        off[np++] = rel[s] + b0;
+      }
+    }
+    first[nv] = np;
+    return true;
+  }
+};
 
 }  // namespace
 }  // namespace fv
