@@ -209,7 +209,9 @@ struct GatherPlan {
       if (cols - (c_hi - c_lo + 1) < 16) {  // the rows' gaps are under a line: one span
         add_span(at + r_lo * cols, at + r_hi * cols + (c_hi - c_lo));
       } else {
-        for (int64_t r = r_lo; r <= r_hi; ++r) add_span(at + r * cols, at + r * cols + (c_hi - c_lo));
+        for (int64_t r = r_lo; r <= r_hi; ++r) {
+          add_span(at + r * cols, at + r * cols + (c_hi - c_lo));
+        }
       }
     }
   }
