@@ -113,6 +113,9 @@ CASES = [
     # F(4x4)'s transformed weights past kLocalWeightFloats (36 x 180 x 182 > 2^20 floats):
     # one copy shared by the threads instead of one per thread (forward and data gradient)
     (3, 180, 180, 6, 6, (1, 0, 0, 1)),
+    # one F(4x4) tile per image (4x3 outputs): the weight gradient's chunks hold 32 images
+    # (kMinChunkTiles), not 8: chunks of 32, 32 and 6 images
+    (70, 16, 16, 6, 5, (0, 0, 0, 0)),
 ]
 
 
@@ -147,7 +150,7 @@ def test_small_integers_exact_on_every_isa(rng, algo, case):
         fv.set_isa(before)
 
 
-@pytest.mark.parametrize("case", [CASES[0], CASES[2], CASES[3], CASES[8]])
+@pytest.mark.parametrize("case", [CASES[0], CASES[2], CASES[3], CASES[8], CASES[9]])
 def test_one_vs_two_threads_bitwise(isa, threads, rng, algo, case):
     N, C, O, H, W, pad4 = case
     x = rng.standard_normal((N, C, H, W)).astype(np.float32)
@@ -167,6 +170,7 @@ def test_one_vs_two_threads_bitwise(isa, threads, rng, algo, case):
     (13, 32, 64, 13, 13, 0),  # the reference conv2: 9 tiles per image, chunks of 8 + 5 images
     (20, 16, 16, 14, 14, 0),  # blocks of 8 images = 72 tiles: three GEMM column panels
     (3, 8, 24, 9, 7, 0),
+    (70, 16, 24, 5, 5, 0),  # 1 tile per image: chunks of 32 + 32 + 6 images
 ])
 def test_both_gradients_in_one_pass_match_each_alone(isa, rng, algo, case):
     """Where both gradients take F(4x4) (the data gradient as the forward's adjoint), they run
@@ -216,23 +220,27 @@ def test_nan_lands_where_the_reference_puts_it(isa, algo):
 
 def test_auto_picks_per_pass_and_tile_size(conv_algorithm, rng):
     """"auto" takes F(4x4) for the reference CNN's 32->64 layer on 13x13 in all three passes
-    and for the 64->64 layer on 5x5 (3x3 outputs) forward and data gradient (its weight
-    gradient stays on im2col: 8 images make too few tiles); a first layer (1 input channel)
+    and for the 64->64 layer on 5x5 (3x3 outputs) forward and data gradient; that layer's
+    weight gradient takes F(4x4) too at the reference batch of 64 without AVX-512 (chunks of
+    32 one-tile images), im2col with 2 images (less than a chunk) or with AVX-512 (its
+    measured rule keeps outputs of at least 8x8); a first layer (1 input channel)
     keeps its im2col / direct paths; a 64 -> 64 layer on 16x16 takes F(4x4) throughout, a 16 -> 32 layer on 28x28
     too except its weight gradient without AVX-512; a 128 -> 128 layer's weight gradient takes
     F(2x2) (F(4x4)'s 36 planes of sums would not stay in L2). Checked by bits: for random
     inputs no two algorithms agree on every element."""
     w2, w4, gemm = "winograd", "winograd4", "gemm"
     weight16 = w4 if fv.isa() == "avx512" else gemm
-    for (C, O, H), expect in [((32, 64, 13), (w4, w4, w4)),
-                              ((64, 64, 5), (w4, w4, gemm)),
-                              ((1, 32, 28), (gemm, gemm, gemm)),
-                              ((64, 64, 16), (w4, w4, w4)),
-                              ((16, 32, 28), (w4, w4, weight16)),
-                              ((128, 128, 10), (w4, w4, w2))]:
-        x = rng.standard_normal((2, C, H, H)).astype(np.float32)
+    weight_small = gemm if fv.isa() == "avx512" else w4
+    for (N, C, O, H), expect in [((2, 32, 64, 13), (w4, w4, w4)),
+                                 ((2, 64, 64, 5), (w4, w4, gemm)),
+                                 ((64, 64, 64, 5), (w4, w4, weight_small)),
+                                 ((2, 1, 32, 28), (gemm, gemm, gemm)),
+                                 ((2, 64, 64, 16), (w4, w4, w4)),
+                                 ((2, 16, 32, 28), (w4, w4, weight16)),
+                                 ((2, 128, 128, 10), (w4, w4, w2))]:
+        x = rng.standard_normal((N, C, H, H)).astype(np.float32)
         w = rng.standard_normal((O, C, 3, 3)).astype(np.float32)
-        gy = rng.standard_normal((2, O, H - 2, H - 2)).astype(np.float32)
+        gy = rng.standard_normal((N, O, H - 2, H - 2)).astype(np.float32)
         runs = {}
         for a in ("auto", gemm, w2, w4):
             conv_algorithm(a)
@@ -240,9 +248,11 @@ def test_auto_picks_per_pass_and_tile_size(conv_algorithm, rng):
             runs[a] = (fv.ops.conv2d(x, w), gx, gw)
         for i, want in enumerate(expect):
             got = runs["auto"][i].view(np.uint32)
-            np.testing.assert_array_equal(got, runs[want][i].view(np.uint32), err_msg=f"{C, O, H, i}")
+            np.testing.assert_array_equal(got, runs[want][i].view(np.uint32),
+                                          err_msg=f"{N, C, O, H, i}")
             for other in {gemm, w2, w4} - {want}:
-                assert not np.array_equal(got, runs[other][i].view(np.uint32)), (C, O, H, i, other)
+                assert not np.array_equal(got, runs[other][i].view(np.uint32)), \
+                    (N, C, O, H, i, other)
 
 
 def test_shapes_winograd_does_not_cover_use_gemm(rng, algo):

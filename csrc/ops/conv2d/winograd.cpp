@@ -7,7 +7,8 @@
 // input patches (V: 16 x C x T), runs the 16 GEMMs M_e = U_e x V_e and transforms M back
 // into the outputs. V and M stay in the thread's L2. Every tile is computed the same way in
 // any block, so the bits depend on neither the thread count nor the order.
-// Weight gradient: the batch is cut into FIXED chunks of kChunk images; each chunk sums its
+// Weight gradient: the batch is cut into FIXED chunks of images (chunk_images: kChunk, or
+// more where images have few tiles; from the shape only); each chunk sums its
 // tiles' dU_e = Dy_e x V_e^T over its blocks in order (sgemm's beta = 1 continues each
 // element's chain), the chunk results are summed in chunk order, then dU -> dg (4x4 -> 3x3).
 // Both gradients wanted, both F(4x4), the data gradient as the adjoint: one pass computes
@@ -65,6 +66,8 @@ class CallBuffer {
 };
 
 constexpr int64_t kChunk = kWinogradChunk;  // images per weight-gradient chunk (determinism)
+// Tiles a weight-gradient chunk holds at least (its GEMMs' depth): chunk_images.
+constexpr int64_t kMinChunkTiles = 32;
 constexpr int64_t kBlockFloats = 160 * 1024;  // V + M of one block: ~640 KB, inside L2
 
 // The shapes Winograd F(2x2, 3x3) computes at all: the data gradient's padding is 2 - p.
@@ -122,17 +125,28 @@ enum class Pass { forward, data, weight };
 //     (AVX2 1.2x). The data gradient's ratio is over the tiles it runs on: as the adjoint,
 //     the forward's (64->64 on 5x5: 0.44, 1.09x faster than im2col, AVX2 1.06x); as a conv
 //     of gy, gx's (5x5: 0.64; that ran 1.9x slower).
-//   weight: the chunk GEMMs' depth is the tiles of kChunk images, so F(2x2)'s output floor
-//     stays (64->64 on 5x5 loses 1.2x), and the 36 planes of O x C sums a chunk accumulates
-//     into must stay in L2 (kBlockFloats): 128->128 on 8x8 (2.4 MB) ran 1.24x slower than
-//     F(2x2), 64->64 (590 KB) 1.08x faster.
+//   weight: the 36 planes of O x C sums a chunk accumulates into must stay in L2
+//     (kBlockFloats): 128->128 on 8x8 (2.4 MB) ran 1.24x slower than F(2x2), 64->64 (590 KB)
+//     1.08x faster. Outputs under 8x8 have few tiles per image: with chunks of kChunk images
+//     the chunk GEMMs' depth was 8 tiles on 5x5 inputs and F(4x4) lost (64->64 on 5x5: 1.2x
+//     slower than im2col). Chunks of at least kMinChunkTiles tiles (chunk_images) turned
+//     that round with AVX2 (AMD Zen 3, 2 threads, against auto's im2col, in-process):
+//     64->64 on 5x5, batch 64: weight gradient 0.79x, both gradients (the fused pass) 0.86x,
+//     the reference model's training step -0.34 / -0.38 ms (tools/ab_step.py); batch 32 (one
+//     chunk): 0.90x; batch 128 / 256: 0.77x / 0.60x; 6x6, 8x8, 9x9 inputs: 0.45-0.52x;
+//     32->32 and 16->16: 0.45-0.50x. Batch 16 (16 tiles: less than a chunk) ran 1.4-1.7x
+//     slower: small outputs want a whole chunk. Not measured with AVX-512: there the floor
+//     stays (outputs of at least 8x8).
 bool pays4(Pass pass, const ConvGeom& g, int64_t in_ch, int64_t out_ch, int64_t OH, int64_t OW) {
   if (pass == Pass::data && use_adjoint(g)) {
     OH = g.OH;
     OW = g.OW;
   }
   if (!fits4(g) || in_ch < 16 || out_ch < 16 || mult_ratio(4, OH, OW) > 0.6) return false;
-  return pass != Pass::weight || (OH >= 8 && OW >= 8 && 36 * g.O * g.C <= kBlockFloats);
+  if (pass != Pass::weight) return true;
+  if (36 * g.O * g.C > kBlockFloats) return false;
+  if (OH >= 8 && OW >= 8) return true;
+  return active_isa() != Isa::avx512 && g.N * ceil_div(OH, 4) * ceil_div(OW, 4) >= kMinChunkTiles;
 }
 
 // Which tile size a pass runs with (null: not Winograd): forced, or auto: F(4x4) where it
@@ -422,6 +436,13 @@ WinoGeom make_wino(const Variant& v, int64_t N, int64_t C, int64_t H, int64_t W,
   return WinoGeom{N, C, H, W, O, OH, OW, pt, pl, ceil_div(OH, v.m), ceil_div(OW, v.m)};
 }
 
+// Images per weight-gradient chunk: kChunk, or a multiple of it where images have few
+// tiles, so that a chunk holds at least kMinChunkTiles tiles (the depth of its GEMMs).
+int64_t chunk_images(const WinoGeom& wg) {
+  const int64_t per = wg.TH * wg.TW, want = ceil_div(kMinChunkTiles, per);
+  return want <= kChunk ? kChunk : round_up(want, kChunk);
+}
+
 // dg[oc] = G^T dU[.][oc] G (F(4x4): G'^T dU G' / 576) for the O*C kernels; dU holds the E
 // planes of O*C sums. kLanes kernels at a time.
 template <int m>
@@ -531,15 +552,15 @@ void conv2d_backward_weight_winograd(const ConvGeom& g, const float* gy, const f
   const int E = v.E;
   const WinoGeom wg = make_wino(v, g.N, g.C, g.H, g.W, g.O, g.OH, g.OW, g.pt, g.pl);
   const int64_t C = g.C, O = g.O, per_image = wg.TH * wg.TW;
-  const int64_t n_chunks = ceil_div(g.N, kChunk), usize = E * O * C;
+  const int64_t chunk = chunk_images(wg), n_chunks = ceil_div(g.N, chunk), usize = E * O * C;
   const int64_t T = block_tiles(v, wg), ldt = round_up(T, 16);
   const WinoLayout lay_v = row_major(C, ldt), lay_d = row_major(O, ldt);
   const CallBuffer dU(n_chunks * usize);
   conv_packed::run_pulled(n_chunks, [&](const conv_packed::Puller& pull) {
     const Scratch V(0, E * lay_v.es), D(1, E * lay_d.es);
     for (int64_t ch = pull(); ch >= 0; ch = pull()) {
-      const int64_t first = ch * kChunk * per_image;
-      const int64_t end = min64(g.N, (ch + 1) * kChunk) * per_image;
+      const int64_t first = ch * chunk * per_image;
+      const int64_t end = min64(g.N, (ch + 1) * chunk) * per_image;
       float* dUc = dU.get() + ch * usize;
       for (int64_t t0 = first; t0 < end; t0 += T) {
         const int64_t cnt = min64(T, end - t0);
@@ -558,7 +579,7 @@ void conv2d_backward_weight_winograd(const ConvGeom& g, const float* gy, const f
 namespace {
 // The fused pass's blocks: whole images, up to a weight-gradient chunk.
 int64_t fused_block_images(const WinoGeom& wg) {
-  return adjoint_block_images(wg, min64(wg.N, kChunk));
+  return adjoint_block_images(wg, min64(wg.N, chunk_images(wg)));
 }
 }  // namespace
 
@@ -606,7 +627,7 @@ void backward_fused(const ConvGeom& g, const float* gy, const ImagesGrad* gy_of,
   const WinoLayout lay_d = b_panels(O, T, nr), lay_v = b_panels(C, T, nr);
   const WinoLayout lay_m = row_major(C, ldt);
   const PackedWeights U(v, w, O, C, WinoWeights::data_adjoint);
-  const int64_t n_chunks = ceil_div(g.N, kChunk), usize = E * O * C;
+  const int64_t chunk = chunk_images(wg), n_chunks = ceil_div(g.N, chunk), usize = E * O * C;
   const CallBuffer dU(n_chunks * usize);
   conv_packed::run_pulled(n_chunks, [&](const conv_packed::Puller& pull) {
     const Scratch D(0, E * lay_d.es + 64), M(1, E * lay_m.es), V(2, E * lay_v.es);
@@ -615,9 +636,9 @@ void backward_fused(const ConvGeom& g, const float* gy, const ImagesGrad* gy_of,
     const float* u = nullptr;  // made on this thread's first chunk
     for (int64_t ch = pull(); ch >= 0; ch = pull()) {
       if (u == nullptr) u = U.for_thread();
-      const int64_t n_end = min64(g.N, (ch + 1) * kChunk);
+      const int64_t n_end = min64(g.N, (ch + 1) * chunk);
       float* dUc = dU.get() + ch * usize;
-      for (int64_t n0 = ch * kChunk; n0 < n_end; n0 += block_images) {
+      for (int64_t n0 = ch * chunk; n0 < n_end; n0 += block_images) {
         const int64_t images = min64(block_images, n_end - n0);
         const int64_t t0 = n0 * per_image, cnt = images * per_image;
         if (gy_of != nullptr) {
@@ -634,7 +655,7 @@ void backward_fused(const ConvGeom& g, const float* gy, const ImagesGrad* gy_of,
           const float* ve = V.get() + e * lay_v.es;
           sgemm_pack_a_panels(O, cnt, de, nr, lay_d.panel_stride, Ap.get());
           sgemm_pack_b_panels(cnt, C, ve, nr, lay_v.panel_stride, Bp.get());
-          sgemm_packed_block(O, C, cnt, Ap.get(), Bp.get(), n0 > ch * kChunk, true,
+          sgemm_packed_block(O, C, cnt, Ap.get(), Bp.get(), n0 > ch * chunk, true,
                              dUc + e * O * C, C);
         }
         k.adjoint_output_transform(&wg, M.get(), ldt, lay_m.es, t0, cnt, gx);
