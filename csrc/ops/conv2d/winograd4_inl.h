@@ -278,8 +278,10 @@ inline void add_windows(const GatherPlan<Vec, R>& p, float* dst, int64_t ld,
 // prefetchers miss it: the input transform's row loads waited on L3 / memory (the top of its
 // profile). A later channel's windows are asked for while the other chunks of this channel
 // run. Measured on the reference model's training step (AVX2, AMD Zen 3, 2 threads,
-// per-step interleaved A/B, tools/ab_step.py): -0.28 to -0.46 ms per step (~9 ms) with the
-// plane 2 channels ahead; 1 or 4 ahead, or into L2 only, gave the same within the noise. The
+// per-step interleaved A/B, tools/ab_step.py; ~9 ms a step): these spans 2 planes ahead
+// -0.46 ms, a first version prefetching each lane's rows -0.33 and -0.28; 1 or 4 planes
+// ahead, or into L2 only, -0.40, -0.33, -0.32 (the same within the noise). (GatherPlan makes
+// the spans for the other transforms too, unused there: a few operations per 8 tiles.) The
 // dy transform's input (gy) comes from the pass's own scratch or a small tensor: prefetching
 // it measured nothing (-0.07 ms), so only the input transform does.
 constexpr int64_t kPrefetchChannels = 2;
