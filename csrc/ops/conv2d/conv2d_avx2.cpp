@@ -193,7 +193,9 @@ SplitPlane split_columns(const float* xp, int64_t rows, int64_t Wp) {
   std::memset(even, 0, static_cast<size_t>(n) * sizeof(float));
   float* odd = even + rows * kSplitW;
   for (int64_t r = 0; r < rows; ++r) {
-    for (int64_t c = 0; c < Wp; ++c) (c % 2 == 0 ? even : odd)[r * kSplitW + c / 2] = xp[r * Wp + c];
+    for (int64_t c = 0; c < Wp; ++c) {
+      (c % 2 == 0 ? even : odd)[r * kSplitW + c / 2] = xp[r * Wp + c];
+    }
   }
   return SplitPlane{even, odd};
 }
@@ -455,9 +457,9 @@ void gather_panel(const float* src, const int32_t* ra, const int32_t* rh, const 
 }
 
 // copy_panel as AVX-512's: each run is cut at the 8-lane vector boundaries into pieces once
-// per call (PanelPieces, conv2d_rows_inl.h); per row, each vector is the OR of zero-masked loads of its pieces (a piece's lanes
-// load straight into place; lanes outside every run stay 0), written with a plain store
-// (store_first at a partial end). Per element the plain loop (copy_panel_runs) spent ~6
+// per call (PanelPieces, conv2d_rows_inl.h); per row, each vector is the OR of zero-masked
+// loads of its pieces (a piece's lanes load straight into place; lanes outside every run stay
+// 0), written with a plain store (store_first at a partial end). Per element the plain loop (copy_panel_runs) spent ~6
 // cycles on AMD Zen 3 (runs of kw = 3: ~32% of the reference conv3's weight gradient).
 void copy_panel(const float* src, const int32_t* ra, int64_t na, const int32_t* lo,
                 const int32_t* hi, const int32_t* rel, int64_t nruns, int64_t nr, float* dst) {
